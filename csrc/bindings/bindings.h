@@ -1,0 +1,16 @@
+// The bind_* functions that module.cpp calls, one per binding file. Each
+// kernel family adds its own file and one line here.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace nnforge {
+
+// Top level: build_info, cpu_features, selected_isa, isa_forced,
+// get_num_threads, set_num_threads (bindings/config.cpp).
+void bind_config(pybind11::module_& m);
+
+// nnforge._C.cuda: is_built, device_count, device_name (bindings/cuda_runtime.cpp).
+void bind_cuda_runtime(pybind11::module_& m_cuda);
+
+}  // namespace nnforge

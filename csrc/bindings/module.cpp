@@ -1,0 +1,22 @@
+// The one extension module, nnforge._C, with submodules cpu and cuda.
+// Each kernel family binds itself in its own file (see bindings.h); this file
+// only creates the modules and calls the bind_* functions.
+#include <pybind11/pybind11.h>
+
+#include "bindings/bindings.h"
+
+namespace py = pybind11;
+
+PYBIND11_MODULE(_C, m) {
+    m.doc() = "nnforge native extension: CPU and CUDA kernels and build/runtime configuration.";
+    m.attr("__version__") = NNFORGE_VERSION;
+
+    nnforge::bind_config(m);
+
+    py::module_ m_cpu = m.def_submodule(
+        "cpu", "CPU kernels. They take and return contiguous numpy arrays and release the GIL.");
+    (void)m_cpu;  // kernel families bind here: nnforge::bind_<family>(m_cpu)
+
+    py::module_ m_cuda = m.def_submodule("cuda", "CUDA device queries and kernels.");
+    nnforge::bind_cuda_runtime(m_cuda);
+}
