@@ -1,0 +1,170 @@
+"""The backward engine: reverse-mode differentiation over the recorded graph.
+
+Iterative, never recursive (a 10,000-op chain is fine): a first pass counts,
+for every node reachable from the roots, how many edges lead into it; nodes
+then run in topological order (Kahn's algorithm), each once, after all the
+gradients flowing into it have been summed. Gradients that arrive broadcast
+are summed back to the shape of the input they belong to.
+"""
+from __future__ import annotations
+
+from .function import AccumulateGrad
+
+
+def _topological_order(roots):
+    """Nodes reachable from ``roots``, each after every node that feeds it."""
+    deps = {}
+    seen = set(roots)
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_functions:
+            if edge is None:
+                continue
+            child = edge[0]
+            deps[child] = deps.get(child, 0) + 1
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    ready = [n for n in dict.fromkeys(roots) if n not in deps]
+    order = []
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for edge in node.next_functions:
+            if edge is None:
+                continue
+            child = edge[0]
+            deps[child] -= 1
+            if deps[child] == 0:
+                ready.append(child)
+    return order
+
+
+def sum_to_shape(be, grad, shape, op_name):
+    """Reduces a gradient produced for a broadcast result back to ``shape``."""
+    if grad.shape == shape:
+        return grad
+    lead = grad.ndim - len(shape)
+    if lead < 0:
+        raise RuntimeError(f"{op_name} backward: gradient of shape {grad.shape} cannot be "
+                           f"reduced to input shape {shape}")
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, n in enumerate(shape) if n == 1 and grad.shape[lead + i] != 1)
+    if axes:
+        grad = be.sum(grad, axis=axes, keepdims=True)
+    if lead:
+        grad = be.reshape(grad, grad.shape[lead:])
+    if grad.shape != shape:
+        raise RuntimeError(f"{op_name} backward: gradient of shape {grad.shape} does not "
+                           f"match input shape {shape}")
+    return grad
+
+
+def _wrap(be_array, device):
+    from ..tensor import Tensor
+    return Tensor._make(be_array, device, False)
+
+
+def _apply_hooks(hooks, grad, device):
+    for hook in list(hooks):
+        out = hook(_wrap(grad, device))
+        if out is not None:
+            grad = out.data
+    return grad
+
+
+def run_backward(roots, root_grads, retain_graph=False, capture=None, device=None):
+    """Runs backward from ``roots`` (a list of (node, output_nr)) seeded with
+    ``root_grads`` (backend arrays).
+
+    Without ``capture``, gradients accumulate into the leaves' ``.grad``. With
+    ``capture`` — a list of (node, output_nr) — nothing accumulates; the
+    gradients reaching those outputs are returned instead (autograd.grad), and
+    only nodes that lead to them run.
+    """
+    order = _topological_order([n for n, _ in roots])
+    buffers = {}
+    for (node, nr), g in zip(roots, root_grads):
+        buf = buffers.setdefault(node, [None] * node.num_outputs)
+        buf[nr] = g if buf[nr] is None else device.backend.add(buf[nr], g)
+
+    needed = None
+    results = None
+    if capture is not None:
+        targets = {}
+        for i, key in enumerate(capture):
+            targets.setdefault(key, []).append(i)
+        target_nodes = {n for n, _ in capture}
+        needed = set()
+        for node in reversed(order):
+            if node in target_nodes or any(
+                    e is not None and e[0] in needed for e in node.next_functions):
+                needed.add(node)
+        results = [None] * len(capture)
+
+    for node in order:
+        buf = buffers.pop(node, None)
+        if buf is None or (needed is not None and node not in needed):
+            if not retain_graph and not isinstance(node, AccumulateGrad):
+                node._release()
+            continue
+        hooks = getattr(node, "_hooks", None)
+        if hooks:
+            for nr, hs in hooks.items():
+                if buf[nr] is not None and hs:
+                    buf[nr] = _apply_hooks(hs, buf[nr], device)
+        if needed is not None:
+            for nr, g in enumerate(buf):
+                for i in targets.get((node, nr), ()):
+                    results[i] = g
+            if isinstance(node, AccumulateGrad) or node in target_nodes and not any(
+                    e is not None and e[0] in needed for e in node.next_functions):
+                if not retain_graph and not isinstance(node, AccumulateGrad):
+                    node._release()
+                continue
+        if isinstance(node, AccumulateGrad):
+            node.accumulate(buf[0])
+            continue
+        _run_node(node, buf, buffers)
+        if not retain_graph:
+            node._release()
+    return results
+
+
+def _run_node(node, buf, buffers):
+    be = node.backend
+    name = node.name()
+    if node._freed:
+        raise RuntimeError(
+            f"{name}: trying to backward through the graph a second time (or to read saved "
+            "values after they were freed); pass retain_graph=True to the first backward() "
+            "if you need to backward twice")
+    for i, g in enumerate(buf):
+        if g is None:  # an output nobody used: its gradient is zero
+            shape, dt = node._output_meta[i]
+            buf[i] = be.zeros(shape, dt)
+    grads = node.backward(node, *buf)
+    if not isinstance(grads, tuple):
+        grads = (grads,)
+    edges = node.next_functions
+    if len(grads) != len(edges):
+        raise RuntimeError(f"{name}.backward returned {len(grads)} gradients, "
+                           f"expected {len(edges)} (one per forward argument)")
+    metas = node._input_meta
+    for i, edge in enumerate(edges):
+        g = grads[i]
+        if edge is None or g is None:
+            continue
+        shape, dt = metas[i]
+        if type(g) is not be.array_type:
+            g = be.ensure_array(g)
+        if g.shape != shape:
+            g = sum_to_shape(be, g, shape, name)
+        if g.dtype != dt:
+            g = be.astype(g, dt)
+        child, nr = edge
+        cbuf = buffers.get(child)
+        if cbuf is None:
+            cbuf = buffers[child] = [None] * child.num_outputs
+        cbuf[nr] = g if cbuf[nr] is None else be.add(cbuf[nr], g)

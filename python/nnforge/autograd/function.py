@@ -1,0 +1,228 @@
+"""``Function``: one differentiable op, forward and backward side by side.
+
+A subclass writes ``forward(ctx, *args)`` and ``backward(ctx, *grad_outputs)``
+as static methods over *backend arrays*: ``forward`` receives the arrays of its
+tensor arguments (other arguments as they are) and returns an array or a tuple
+of arrays; ``backward`` receives one gradient array per output and returns one
+gradient (or None) per argument of ``forward``. ``Function.apply`` wraps arrays
+into Tensors and, when any input requires grad, records the call as a graph
+node — the ctx object itself is that node.
+
+>>> import nnforge as nf
+>>> class Square(nf.autograd.Function):
+...     @staticmethod
+...     def forward(ctx, x):
+...         ctx.save_for_backward(x)
+...         return ctx.backend.multiply(x, x)
+...     @staticmethod
+...     def backward(ctx, g):
+...         x, = ctx.saved_tensors
+...         return ctx.backend.multiply(g, ctx.backend.multiply(x, 2))
+>>> x = nf.tensor([3.0], requires_grad=True)
+>>> Square.apply(x).backward(nf.ones(1)); x.grad.tolist()
+[6.0]
+"""
+from __future__ import annotations
+
+from .grad_mode import is_grad_enabled
+
+
+class Node:
+    """A vertex of the backward graph.
+
+    ``next_functions[i]`` is ``(node, output_nr)`` for the i-th argument of the
+    op that needs a gradient, else None; gradients reaching this node are
+    summed per output and handed to ``_run_backward``.
+    """
+
+    _freed = False
+    next_functions: tuple = ()
+    num_outputs = 1
+
+    def _pre_hooks_for(self, output_nr):
+        hooks = getattr(self, "_hooks", None)
+        return hooks.get(output_nr) if hooks else None
+
+    def register_prehook(self, output_nr: int, hook):
+        if getattr(self, "_hooks", None) is None:
+            self._hooks = {}
+        lst = self._hooks.setdefault(output_nr, [])
+        lst.append(hook)
+        return _RemovableHandle(lst, hook)
+
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}Backward>"
+
+
+class _RemovableHandle:
+    def __init__(self, hooks: list, hook):
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        try:
+            self._hooks.remove(self._hook)
+        except ValueError:
+            pass
+
+
+class Function(Node):
+    """Base class of every differentiable op (see the module docstring)."""
+
+    # View ops (reshape, transpose, basic slicing, ...) set this: their output
+    # shares its version counter with the input, so in-place edits of either
+    # are seen by both.
+    is_view = False
+
+    @staticmethod
+    def forward(ctx, *args):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, *grad_outputs):
+        raise NotImplementedError
+
+    # -- called from forward
+    def save_for_backward(self, *arrays) -> None:
+        self._to_save = arrays
+
+    def mark_non_differentiable(self, *arrays) -> None:
+        self._non_diff = {id(a) for a in arrays}
+
+    @property
+    def saved_tensors(self) -> tuple:
+        if self._freed:
+            raise RuntimeError(
+                f"{self.name()}: trying to backward through the graph a second time "
+                "(or to read saved values after they were freed); pass retain_graph=True "
+                "to the first backward() if you need to backward twice")
+        for t, version in getattr(self, "_saved_versions", ()):
+            if t._version_box[0] != version:
+                raise RuntimeError(
+                    f"{self.name()}: one of the tensors needed for gradient computation "
+                    f"(shape {tuple(t.shape)}) has been modified by an in-place operation: "
+                    f"it is at version {t._version_box[0]}, expected version {version}. "
+                    "Clone it before modifying it in place.")
+        return self._to_save
+
+    def _release(self) -> None:
+        self._to_save = None
+        self._saved_versions = ()
+        self._freed = True
+
+    # -- the call
+    @classmethod
+    def apply(cls, *args):
+        from ..tensor import Tensor  # local: tensor.py imports this module
+
+        ctx = cls()
+        device = None
+        inputs = []
+        unpacked = []
+        for a in args:
+            if isinstance(a, Tensor):
+                if device is None:
+                    device = a.device
+                elif a.device != device:
+                    raise ValueError(f"{cls.__name__}: expected all tensors on one device, "
+                                     f"got {device} and {a.device}")
+                inputs.append(a)
+                unpacked.append(a.data)
+            else:
+                unpacked.append(a)
+        if device is None:
+            raise TypeError(f"{cls.__name__}.apply: needs at least one Tensor argument")
+        be = ctx.backend = device.backend
+        record = False
+        if is_grad_enabled():
+            for t in inputs:
+                if t.requires_grad:
+                    record = True
+                    break
+        if record:
+            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        else:
+            ctx.needs_input_grad = (False,) * len(args)
+
+        out = cls.forward(ctx, *unpacked)
+
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        non_diff = getattr(ctx, "_non_diff", ())
+        array_type = be.array_type
+        results = []
+        for i, o in enumerate(outs):
+            if type(o) is not array_type:
+                o = be.ensure_array(o)
+            diff = record and id(o) not in non_diff
+            t = Tensor._make(o, device, diff)
+            if diff:
+                t.grad_fn = ctx
+                t._output_nr = i
+            results.append(t)
+
+        if cls.is_view:
+            base = inputs[0]
+            for t in results:
+                t._version_box = base._version_box
+                t._base = base if base._base is None else base._base
+
+        if record:
+            ctx.num_outputs = len(outs)
+            ctx.next_functions = tuple(
+                a._edge() if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+            ctx._input_meta = tuple(
+                (a.data.shape, a.data.dtype) if isinstance(a, Tensor) and a.requires_grad else None
+                for a in args)
+            ctx._output_meta = tuple((o.data.shape, o.data.dtype) for o in results)
+            saved = getattr(ctx, "_to_save", None)
+            if saved:
+                versions = []
+                for s in saved:
+                    for t in inputs:
+                        if t.data is s:
+                            versions.append((t, t._version_box[0]))
+                            break
+                    else:
+                        for t in results:
+                            if t.data is s:
+                                versions.append((t, t._version_box[0]))
+                                break
+                ctx._saved_versions = versions
+        else:
+            ctx._to_save = None
+
+        return results[0] if single else tuple(results)
+
+
+class AccumulateGrad(Node):
+    """The node of a leaf tensor: adds the incoming gradient into ``leaf.grad``."""
+
+    def __init__(self, leaf):
+        import weakref
+        self._leaf = weakref.ref(leaf)
+        self.next_functions = ()
+        leaf_data = leaf.data
+        self._output_meta = ((leaf_data.shape, leaf_data.dtype),)
+
+    @property
+    def variable(self):
+        return self._leaf()
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def accumulate(self, grad) -> None:
+        leaf = self._leaf()
+        if leaf is None:
+            return
+        from ..tensor import Tensor
+        be = leaf.device.backend
+        if leaf.grad is None:
+            # Own the array: a backward may hand the same array to several inputs.
+            leaf.grad = Tensor._make(be.copy(grad), leaf.device, False)
+        else:
+            be.add_(leaf.grad.data, grad)
+            leaf.grad._bump_version()

@@ -1,0 +1,69 @@
+"""Whether operations record a graph: ``no_grad``, ``enable_grad``, ``set_grad_enabled``."""
+from __future__ import annotations
+
+import functools
+import threading
+
+_state = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    return getattr(_state, "enabled", True)
+
+
+def _set(mode: bool) -> None:
+    _state.enabled = bool(mode)
+
+
+class _GradMode:
+    _mode = True
+
+    def __enter__(self):
+        self._prev = is_grad_enabled()
+        _set(self._mode)
+        return self
+
+    def __exit__(self, *exc):
+        _set(self._prev)
+        return False
+
+    def __call__(self, fn):
+        """Use as a decorator: the function runs in this mode."""
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self.__class__():
+                return fn(*args, **kwargs)
+        return wrapper
+
+
+class no_grad(_GradMode):
+    """Context manager (or decorator) in which no graph is recorded.
+
+    >>> import nnforge as nf
+    >>> x = nf.ones(2, requires_grad=True)
+    >>> with nf.no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+    _mode = False
+
+
+class enable_grad(_GradMode):
+    """Context manager (or decorator) that records a graph, even inside no_grad."""
+    _mode = True
+
+
+class set_grad_enabled(_GradMode):
+    """Sets grad mode at once; also usable as a context manager that restores it."""
+
+    def __init__(self, mode: bool):
+        self._prev = is_grad_enabled()
+        self._mode = bool(mode)
+        _set(self._mode)
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        raise TypeError("set_grad_enabled is not a decorator; use no_grad or enable_grad")

@@ -1,0 +1,342 @@
+"""CPU backend: numpy arrays, computed by numpy and by nnforge._C.cpu kernels.
+
+Every function takes and returns numpy arrays (never Tensors, never numpy
+scalars: results of reductions over all elements are 0-d arrays). The ops in
+``nnforge.ops`` call only these names; the CUDA backend offers the same ones.
+Matrix products go through ``matmul`` alone, so the hand-written GEMM replaces
+numpy's in one place.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+array_type = np.ndarray
+name = "cpu"
+
+_quiet = np.errstate(all="ignore")  # PyTorch gives inf/nan silently; so do we
+
+
+def asarray(x, dtype=None) -> np.ndarray:
+    """Any array-like (or scalar) to a CPU array of ``dtype`` (a numpy dtype)."""
+    a = np.asarray(x, dtype=dtype)
+    return a
+
+
+def from_host(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def to_host(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+def ensure_array(x) -> np.ndarray:
+    """numpy returns scalars for 0-d results; turn them back into 0-d arrays."""
+    return x if type(x) is np.ndarray else np.asarray(x)
+
+
+# ---------------------------------------------------------------- creation
+def empty(shape, dtype):
+    return np.empty(shape, dtype=dtype)
+
+
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype=dtype)
+
+
+def ones(shape, dtype):
+    return np.ones(shape, dtype=dtype)
+
+
+def full(shape, value, dtype):
+    return np.full(shape, value, dtype=dtype)
+
+
+def zeros_like(a):
+    return np.zeros_like(a)
+
+
+def arange(start, end, step, dtype):
+    return np.arange(start, end, step, dtype=dtype)
+
+
+def linspace(start, end, steps, dtype):
+    return np.linspace(start, end, steps, dtype=dtype)
+
+
+def eye(n, m, dtype):
+    return np.eye(n, m, dtype=dtype)
+
+
+# ---------------------------------------------------------------- pointwise
+add = np.add
+subtract = np.subtract
+multiply = np.multiply
+negative = np.negative
+absolute = np.abs
+sign = np.sign
+exp = np.exp
+sin = np.sin
+cos = np.cos
+tanh = np.tanh
+maximum = np.maximum
+minimum = np.minimum
+where = np.where
+equal = np.equal
+not_equal = np.not_equal
+less = np.less
+less_equal = np.less_equal
+greater = np.greater
+greater_equal = np.greater_equal
+logical_and = np.logical_and
+logical_or = np.logical_or
+logical_xor = np.logical_xor
+logical_not = np.logical_not
+isnan = np.isnan
+isinf = np.isinf
+isfinite = np.isfinite
+floor = np.floor
+ceil = np.ceil
+round = np.round
+square = np.square
+
+
+def divide(a, b):
+    with _quiet:
+        return np.true_divide(a, b)
+
+
+def floor_divide(a, b):
+    with _quiet:
+        return np.floor_divide(a, b)
+
+
+def remainder(a, b):
+    with _quiet:
+        return np.remainder(a, b)
+
+
+def power(a, b):
+    with _quiet:
+        return np.power(a, b)
+
+
+def log(a):
+    with _quiet:
+        return np.log(a)
+
+
+def log1p(a):
+    with _quiet:
+        return np.log1p(a)
+
+
+def sqrt(a):
+    with _quiet:
+        return np.sqrt(a)
+
+
+def rsqrt(a):
+    with _quiet:
+        return np.reciprocal(np.sqrt(a))
+
+
+def reciprocal(a):
+    with _quiet:
+        return np.reciprocal(a)
+
+
+def sigmoid(a):
+    """1 / (1 + e^-x), evaluated from e^-|x| so neither branch overflows."""
+    e = np.exp(-np.abs(a))
+    r = np.reciprocal(1 + e)
+    return np.where(a >= 0, r, e * r)
+
+
+def relu(a):
+    return np.maximum(a, 0)
+
+
+def clip(a, lo, hi):
+    """Clamp; ``lo``/``hi`` may be None, scalars or arrays (PyTorch: max wins)."""
+    if lo is not None:
+        a = np.maximum(a, lo)
+    if hi is not None:
+        a = np.minimum(a, hi)
+    return a
+
+
+def astype(a, dtype):
+    return a.astype(dtype, copy=False)
+
+
+def copy(a):
+    return a.copy()
+
+
+def copyto(dst, src):
+    """dst[...] = src, broadcasting src (in place)."""
+    np.copyto(dst, src, casting="unsafe")
+
+
+def add_(dst, src):
+    np.add(dst, src, out=dst, casting="unsafe")
+
+
+# ---------------------------------------------------------------- reductions
+def sum(a, axis=None, keepdims=False, dtype=None):
+    return ensure_array(np.sum(a, axis=axis, keepdims=keepdims, dtype=dtype))
+
+
+def mean(a, axis=None, keepdims=False):
+    return ensure_array(np.mean(a, axis=axis, keepdims=keepdims))
+
+
+def var(a, axis=None, ddof=1, keepdims=False):
+    with _quiet:
+        return ensure_array(np.var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def prod(a, axis=None, keepdims=False):
+    return ensure_array(np.prod(a, axis=axis, keepdims=keepdims))
+
+
+def amax(a, axis=None, keepdims=False):
+    return ensure_array(np.amax(a, axis=axis, keepdims=keepdims))
+
+
+def amin(a, axis=None, keepdims=False):
+    return ensure_array(np.amin(a, axis=axis, keepdims=keepdims))
+
+
+def argmax(a, axis=None, keepdims=False):
+    return ensure_array(np.argmax(a, axis=axis, keepdims=keepdims)).astype(np.int64, copy=False)
+
+
+def argmin(a, axis=None, keepdims=False):
+    return ensure_array(np.argmin(a, axis=axis, keepdims=keepdims)).astype(np.int64, copy=False)
+
+
+def any(a, axis=None, keepdims=False):
+    return ensure_array(np.any(a, axis=axis, keepdims=keepdims))
+
+
+def all(a, axis=None, keepdims=False):
+    return ensure_array(np.all(a, axis=axis, keepdims=keepdims))
+
+
+def cumsum(a, axis):
+    return np.cumsum(a, axis=axis)
+
+
+def cumprod(a, axis):
+    return np.cumprod(a, axis=axis)
+
+
+def flip(a, axis):
+    return np.flip(a, axis=axis)
+
+
+def logsumexp(a, axis, keepdims=False):
+    """log sum exp(x) = m + log sum exp(x - m), m the max (0 where m is +-inf)."""
+    m = np.amax(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    with _quiet:
+        out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
+    if not keepdims:
+        out = np.squeeze(out, axis=axis)
+    return ensure_array(out)
+
+
+def softmax(a, axis):
+    m = np.amax(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    e = np.exp(a - m)
+    with _quiet:
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(a, axis):
+    return a - logsumexp(a, axis, keepdims=True)
+
+
+# ---------------------------------------------------------------- shape
+reshape = np.reshape
+transpose = np.transpose
+broadcast_to = np.broadcast_to
+expand_dims = np.expand_dims
+squeeze = np.squeeze
+concatenate = np.concatenate
+stack = np.stack
+tile = np.tile
+moveaxis = np.moveaxis
+ascontiguous = np.ascontiguousarray
+
+
+def is_contiguous(a) -> bool:
+    return a.flags.c_contiguous
+
+
+def pad(a, pad_width, mode, value):
+    if mode == "constant":
+        return np.pad(a, pad_width, mode="constant", constant_values=value)
+    if mode == "replicate":
+        return np.pad(a, pad_width, mode="edge")
+    if mode == "circular":
+        return np.pad(a, pad_width, mode="wrap")
+    return np.pad(a, pad_width, mode=mode)  # "reflect"
+
+
+# ---------------------------------------------------------------- indexing
+def getitem(a, index):
+    return ensure_array(a[index])
+
+
+def setitem(a, index, value):
+    a[index] = value
+
+
+def index_add(dst, index, src):
+    """dst[index] += src with repeated indices accumulated (in place)."""
+    np.add.at(dst, index, src)
+
+
+def take(a, indices, axis):
+    return np.take(a, indices, axis=axis)
+
+
+def take_along_axis(a, indices, axis):
+    return np.take_along_axis(a, indices, axis=axis)
+
+
+def scatter_add(dst, axis, indices, src):
+    """dst[..., indices[i,j,..], ...] += src[i,j,..] along ``axis`` (in place)."""
+    idx = list(np.indices(indices.shape, sparse=True))
+    idx[axis] = indices
+    np.add.at(dst, tuple(idx), src)
+
+
+def nonzero(a):
+    return np.nonzero(a)
+
+
+# ---------------------------------------------------------------- linear algebra
+def matmul(a, b):
+    """The one CPU matrix product. Batched over leading dims, numpy semantics."""
+    return ensure_array(np.matmul(a, b))
+
+
+def view(a, shape):
+    """Reshape that refuses to copy (raises ValueError when a copy would be needed)."""
+    return np.reshape(a, shape, copy=False)
+
+
+def swap_last(a):
+    return np.swapaxes(a, -1, -2)
+
+
+def gather(a, axis, indices):
+    """out[i, j, ...] = a[..., indices[i, j, ...], ...] with ``indices`` replacing ``axis``."""
+    idx = list(np.indices(indices.shape, sparse=True))
+    idx[axis] = indices
+    return a[tuple(idx)]

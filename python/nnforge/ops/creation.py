@@ -1,0 +1,302 @@
+"""Tensor creation: tensor, from_numpy, zeros/ones/full/empty, arange, linspace,
+eye, random tensors (rand, randn, randint, normal, uniform, randperm) and *_like.
+
+Sizes are given as ``zeros(2, 3)`` or ``zeros((2, 3))``. Random numbers come
+from ``generator`` (default: the global one seeded by ``nf.manual_seed``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..device import as_device
+from ..random import _rng
+from ..tensor import Tensor
+
+
+def _size(size, op):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = tuple(size[0])
+    out = []
+    for s in size:
+        if isinstance(s, Tensor):
+            s = s.item()
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+            raise TypeError(f"{op}: size must be a sequence of ints, got {size!r}")
+        if s < 0:
+            raise ValueError(f"{op}: negative dimension {s} in size {tuple(size)}")
+        out.append(int(s))
+    return tuple(out)
+
+
+def _finish(array: np.ndarray, device, requires_grad: bool, op: str) -> Tensor:
+    if requires_grad and array.dtype.kind != "f":
+        raise RuntimeError(f"{op}: only floating point tensors can require gradients, "
+                           f"got dtype {array.dtype}")
+    return Tensor._from_host(array, as_device(device), requires_grad)
+
+
+def _float_dtype(dtype, op):
+    dt = _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
+    return dt
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
+    """A new tensor holding a copy of ``data`` (nested lists, scalars, numpy arrays).
+
+    Python floats give the default dtype (float32), ints int64, bools bool.
+
+    >>> import nnforge as nf
+    >>> nf.tensor([[1, 2], [3, 4]]).dtype
+    nnforge.int64
+    """
+    arr = _to_numpy(data, dtype, "tensor")
+    return _finish(np.array(arr, copy=True), device, requires_grad, "tensor")
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """Like ``tensor``, but shares memory with a numpy array or Tensor where it can."""
+    if isinstance(data, Tensor):
+        out = data
+        if dtype is not None:
+            out = out.to(dtype=dtype)
+        if device is not None:
+            out = out.to(device)
+        return out
+    arr = _to_numpy(data, dtype, "as_tensor")
+    return _finish(arr, device, False, "as_tensor")
+
+
+def _to_numpy(data, dtype, op) -> np.ndarray:
+    if isinstance(data, Tensor):
+        arr = data.device.backend.to_host(data.data)
+    elif isinstance(data, np.ndarray):
+        arr = data
+    else:
+        arr = np.asarray(_unwrap(data))
+        if dtype is None:
+            if arr.dtype.kind == "f":
+                arr = arr.astype(_dt.get_default_dtype().np)
+            elif arr.dtype.kind in "iu":
+                arr = arr.astype(np.int64)
+    if arr.dtype.kind in "OUSV":
+        raise TypeError(f"{op}: cannot make a tensor from data of type {arr.dtype} "
+                        f"(got {type(data).__name__})")
+    if dtype is not None:
+        arr = arr.astype(_dt.as_dtype(dtype).np, copy=False)
+    else:
+        _dt.from_numpy_dtype(arr.dtype)  # raises for unsupported dtypes
+    return arr
+
+
+def _unwrap(data):
+    if isinstance(data, Tensor):
+        return data.device.backend.to_host(data.data)
+    if isinstance(data, (list, tuple)):
+        return [_unwrap(d) for d in data]
+    return data
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A CPU tensor sharing memory with ``array`` (changes show in both)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    _dt.from_numpy_dtype(array.dtype)
+    return Tensor._from_host(array)
+
+
+def _filled(op, size, fill, dtype, device, requires_grad):
+    shape = _size(size, op)
+    dt = _float_dtype(dtype, op)
+    device = as_device(device)
+    be = device.backend
+    if fill is None:
+        data = be.empty(shape, dt.np)
+    elif fill == 0:
+        data = be.zeros(shape, dt.np)
+    elif fill == 1:
+        data = be.ones(shape, dt.np)
+    else:
+        data = be.full(shape, fill, dt.np)
+    if requires_grad and not dt.is_floating_point:
+        raise RuntimeError(f"{op}: only floating point tensors can require gradients, got {dt.name}")
+    return Tensor._make(data, device, requires_grad)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled("zeros", size, 0, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled("ones", size, 1, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return _filled("empty", size, None, dtype, device, requires_grad)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if dtype is None:
+        dtype = _dt.result_type(fill_value)
+    return _filled("full", (tuple(size),) if not isinstance(size, int) else (size,),
+                   fill_value, dtype, device, requires_grad)
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if end is None:
+        start, end = 0, start
+    if step == 0:
+        raise ValueError("arange: step must be nonzero")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: upper bound and step are inconsistent: start={start}, "
+                         f"end={end}, step={step}")
+    if dtype is None:
+        dtype = _dt.result_type(start, end, step)
+    dt = _dt.as_dtype(dtype)
+    n = max(0, math.ceil((end - start) / step))
+    arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np) if dt.is_floating_point \
+        else np.arange(start, end, step, dtype=dt.np)
+    return _finish(arr, device, requires_grad, "arange")
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if steps < 0:
+        raise ValueError(f"linspace: number of steps must be non-negative, got {steps}")
+    dt = _float_dtype(dtype, "linspace")
+    return _finish(np.linspace(start, end, steps).astype(dt.np), device, requires_grad, "linspace")
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if n < 0 or (m is not None and m < 0):
+        raise ValueError(f"eye: n and m must be non-negative, got n={n}, m={m}")
+    dt = _float_dtype(dtype, "eye")
+    return _finish(np.eye(n, m, dtype=dt.np), device, requires_grad, "eye")
+
+
+# ---------------------------------------------------------------- random
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Uniform on [0, 1)."""
+    dt = _float_dtype(dtype, "rand")
+    arr = _rng(generator).random(_size(size, "rand"), dtype=np.float64).astype(dt.np)
+    return _finish(arr, device, requires_grad, "rand")
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Standard normal."""
+    dt = _float_dtype(dtype, "randn")
+    arr = _rng(generator).standard_normal(_size(size, "randn")).astype(dt.np)
+    return _finish(arr, device, requires_grad, "randn")
+
+
+def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=None) -> Tensor:
+    """Integers uniform on [low, high); ``randint(high, size)`` also works."""
+    if size is None:
+        if high is None or not isinstance(high, (tuple, list)):
+            raise TypeError("randint: expected randint(high, size) or randint(low, high, size)")
+        low, high, size = 0, low, high
+    if high is None:
+        raise TypeError("randint: missing 'high'")
+    if low >= high:
+        raise ValueError(f"randint: low ({low}) must be smaller than high ({high})")
+    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    arr = _rng(generator).integers(low, high, size=_size((size,), "randint")).astype(dt.np)
+    return _finish(arr, device, False, "randint")
+
+
+def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
+    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    return _finish(_rng(generator).permutation(int(n)).astype(dt.np), device, False, "randperm")
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=None,
+           requires_grad=False) -> Tensor:
+    """Samples N(mean, std^2); mean and std may be tensors (broadcast) or floats."""
+    m = mean.numpy(force=True) if isinstance(mean, Tensor) else mean
+    s = std.numpy(force=True) if isinstance(std, Tensor) else std
+    if np.any(np.asarray(s) < 0):
+        raise ValueError("normal: std must be non-negative")
+    if size is None:
+        size = np.broadcast_shapes(np.shape(m), np.shape(s))
+    size = _size((size,), "normal") if not isinstance(size, int) else (size,)
+    dt = _float_dtype(dtype if dtype is not None else
+                      (mean.dtype if isinstance(mean, Tensor) else None), "normal")
+    arr = _rng(generator).normal(m, s, size=size).astype(dt.np)
+    return _finish(arr, device, requires_grad, "normal")
+
+
+def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    """Samples uniformly from [low, high)."""
+    if high < low:
+        raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
+    dt = _float_dtype(dtype, "uniform")
+    size = _size((size,), "uniform") if not isinstance(size, int) else (size,)
+    arr = _rng(generator).uniform(low, high, size=size).astype(dt.np)
+    return _finish(arr, device, requires_grad, "uniform")
+
+
+def bernoulli(input, p=None, *, generator=None) -> Tensor:
+    """0/1 samples with probabilities ``input`` (or a fixed ``p``), input's dtype."""
+    probs = input.numpy(force=True) if p is None else np.full(tuple(input.shape), p)
+    arr = (_rng(generator).random(probs.shape) < probs).astype(input.data.dtype)
+    return _finish(arr, input.device, False, "bernoulli")
+
+
+def multinomial(input, num_samples, replacement=False, *, generator=None) -> Tensor:
+    """Draws category indices from each row of (unnormalised) probabilities."""
+    probs = input.numpy(force=True).astype(np.float64)
+    if probs.ndim not in (1, 2):
+        raise ValueError(f"multinomial: input must be 1-D or 2-D, got shape {probs.shape}")
+    rows = probs.reshape(-1, probs.shape[-1])
+    if (rows < 0).any() or not np.isfinite(rows).all() or (rows.sum(1) <= 0).any():
+        raise ValueError("multinomial: probabilities must be finite, non-negative, with a "
+                         "positive sum in each row")
+    if not replacement and num_samples > rows.shape[1]:
+        raise ValueError(f"multinomial: cannot draw {num_samples} samples without replacement "
+                         f"from {rows.shape[1]} categories")
+    rng = _rng(generator)
+    out = np.stack([rng.choice(rows.shape[1], size=num_samples, replace=replacement,
+                               p=r / r.sum()) for r in rows]).astype(np.int64)
+    return _finish(out.reshape(probs.shape[:-1] + (num_samples,)), input.device, False, "multinomial")
+
+
+# ---------------------------------------------------------------- *_like
+def _like_kwargs(input, dtype, device):
+    return dict(dtype=input.dtype if dtype is None else dtype,
+                device=input.device if device is None else device)
+
+
+def zeros_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return zeros(tuple(input.shape), requires_grad=requires_grad, **_like_kwargs(input, dtype, device))
+
+
+def ones_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return ones(tuple(input.shape), requires_grad=requires_grad, **_like_kwargs(input, dtype, device))
+
+
+def empty_like(input, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return empty(tuple(input.shape), requires_grad=requires_grad, **_like_kwargs(input, dtype, device))
+
+
+def full_like(input, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return full(tuple(input.shape), fill_value, requires_grad=requires_grad,
+                **_like_kwargs(input, dtype, device))
+
+
+def rand_like(input, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return rand(tuple(input.shape), generator=generator, requires_grad=requires_grad,
+                **_like_kwargs(input, dtype, device))
+
+
+def randn_like(input, *, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
+    return randn(tuple(input.shape), generator=generator, requires_grad=requires_grad,
+                 **_like_kwargs(input, dtype, device))
+
+
+def randint_like(input, low=0, high=None, *, generator=None, dtype=None, device=None) -> Tensor:
+    if high is None:
+        low, high = 0, low
+    return randint(low, high, tuple(input.shape), generator=generator,
+                   **_like_kwargs(input, dtype, device))

@@ -1,0 +1,129 @@
+"""Matrix products: matmul (all of PyTorch's 1-D and batched cases) and the
+fused linear map y = x W^T + b. Every product goes through ``backend.matmul``.
+"""
+from __future__ import annotations
+
+from .. import dtypes as _dt
+from ..autograd.function import Function
+from ..tensor import Tensor
+from ._util import cast_to, check_tensor
+
+
+class Matmul(Function):
+    # C = A B ;  dA = dC B^T ;  dB = A^T dC   (batch dims broadcast; the engine
+    # sums dA, dB back over them). A 1-D A is a row (1, k), a 1-D B a column (k, 1).
+    @staticmethod
+    def forward(ctx, a, b):
+        be = ctx.backend
+        ctx.save_for_backward(a, b)
+        return be.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        be = ctx.backend
+        a_vec, b_vec = a.ndim == 1, b.ndim == 1
+        a2 = be.reshape(a, (1, -1)) if a_vec else a
+        b2 = be.reshape(b, (-1, 1)) if b_vec else b
+        if a_vec:
+            g = be.expand_dims(g, -2 if g.ndim >= 1 else 0)
+        if b_vec:
+            g = be.expand_dims(g, -1)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = be.matmul(g, be.swap_last(b2))
+            if a_vec:
+                ga = be.squeeze(ga, axis=-2)
+        if ctx.needs_input_grad[1]:
+            gb = be.matmul(be.swap_last(a2), g)
+            if b_vec:
+                gb = be.squeeze(gb, axis=-1)
+        return ga, gb
+
+
+def matmul(input, other) -> Tensor:
+    check_tensor(input, "matmul")
+    check_tensor(other, "matmul", "other")
+    if input.ndim == 0 or other.ndim == 0:
+        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+                         f"{tuple(input.shape)} and {tuple(other.shape)}")
+    k1 = input.shape[-1]
+    k2 = other.shape[0] if other.ndim == 1 else other.shape[-2]
+    if k1 != k2:
+        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
+                         f"be multiplied ({k1} != {k2})")
+    dt = _dt.result_type(input, other)
+    if dt.np.kind == "b":
+        raise TypeError("matmul: bool tensors cannot be multiplied")
+    a, b = cast_to(input, dt), cast_to(other, dt)
+    try:
+        return Matmul.apply(a, b)
+    except ValueError:
+        raise ValueError(f"matmul: batch dims of shapes {tuple(input.shape)} and "
+                         f"{tuple(other.shape)} are not broadcastable") from None
+
+
+def mm(input, mat2) -> Tensor:
+    if input.ndim != 2 or mat2.ndim != 2:
+        raise ValueError(f"mm: expects 2-D tensors, got shapes {tuple(input.shape)} and "
+                         f"{tuple(mat2.shape)}")
+    return matmul(input, mat2)
+
+
+def bmm(input, mat2) -> Tensor:
+    if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
+        raise ValueError(f"bmm: expects 3-D tensors with equal batch size, got shapes "
+                         f"{tuple(input.shape)} and {tuple(mat2.shape)}")
+    return matmul(input, mat2)
+
+
+def dot(input, other) -> Tensor:
+    if input.ndim != 1 or other.ndim != 1:
+        raise ValueError(f"dot: expects 1-D tensors, got shapes {tuple(input.shape)} and "
+                         f"{tuple(other.shape)}")
+    return matmul(input, other)
+
+
+class Linear(Function):
+    # y = x W^T + b over the last dim of x ;  dx = dy W ;  dW = dy^T x ;  db = sum dy
+    @staticmethod
+    def forward(ctx, x, w, b):
+        be = ctx.backend
+        x2 = be.reshape(x, (-1, x.shape[-1]))
+        y = be.matmul(x2, be.swap_last(w))
+        if b is not None:
+            be.add_(y, b)  # y is a fresh result: add the bias in place
+        ctx.save_for_backward(x, w)
+        return be.reshape(y, x.shape[:-1] + (w.shape[0],))
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        be = ctx.backend
+        g2 = be.reshape(g, (-1, g.shape[-1]))
+        gx = gw = gb = None
+        if ctx.needs_input_grad[0]:
+            gx = be.reshape(be.matmul(g2, w), x.shape)
+        if ctx.needs_input_grad[1]:
+            gw = be.matmul(be.swap_last(g2), be.reshape(x, (-1, x.shape[-1])))
+        if ctx.needs_input_grad[2]:
+            gb = be.sum(g2, axis=0)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None) -> Tensor:
+    """y = input @ weight.T + bias, with weight of shape (out_features, in_features)."""
+    check_tensor(input, "linear")
+    check_tensor(weight, "linear", "weight")
+    if weight.ndim != 2:
+        raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
+                         f"{tuple(weight.shape)}")
+    if input.ndim == 0 or input.shape[-1] != weight.shape[1]:
+        raise ValueError(f"linear: input of shape {tuple(input.shape)} does not match weight of "
+                         f"shape {tuple(weight.shape)} (expected last dim {weight.shape[1]})")
+    if bias is not None and tuple(bias.shape) not in ((weight.shape[0],), ()):
+        raise ValueError(f"linear: bias of shape {tuple(bias.shape)} does not match weight of "
+                         f"shape {tuple(weight.shape)} (expected ({weight.shape[0]},))")
+    dt = _dt.result_type(input, weight, *(() if bias is None else (bias,)))
+    return Linear.apply(cast_to(input, dt), cast_to(weight, dt),
+                        None if bias is None else cast_to(bias, dt))

@@ -1,0 +1,83 @@
+"""Random number generators: ``nf.Generator``, ``nf.manual_seed``.
+
+Each ``Generator`` wraps a counter-free PCG64 stream. The default generator is
+used whenever an op takes ``generator=None``. Streams differ from PyTorch's;
+seeding makes nnforge runs repeatable, not identical to PyTorch's.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class Generator:
+    """A seeded source of random numbers, as ``torch.Generator``.
+
+    >>> g = Generator().manual_seed(0)
+    >>> import nnforge as nf
+    >>> nf.rand(2, generator=g).shape
+    (2,)
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = device
+        self._seed = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self._rng = np.random.Generator(np.random.PCG64(self._seed))
+
+    def manual_seed(self, seed: int) -> "Generator":
+        seed = int(seed)
+        if seed < 0:
+            seed = seed % (2 ** 64)
+        self._seed = seed
+        self._rng = np.random.Generator(np.random.PCG64(seed))
+        return self
+
+    def seed(self) -> int:
+        """Re-seeds from fresh entropy and returns the new seed."""
+        return self.manual_seed(int(np.random.SeedSequence().entropy % (2 ** 63)))._seed
+
+    def initial_seed(self) -> int:
+        return self._seed
+
+    def get_state(self) -> dict:
+        return self._rng.bit_generator.state
+
+    def set_state(self, state: dict) -> "Generator":
+        self._rng.bit_generator.state = state
+        return self
+
+    @property
+    def numpy(self) -> np.random.Generator:
+        """The numpy generator behind this one (for data loaders and init)."""
+        return self._rng
+
+
+default_generator = Generator()
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seeds the default generator (and returns it), as ``torch.manual_seed``."""
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> dict:
+    return default_generator.get_state()
+
+
+def set_rng_state(state: dict) -> None:
+    default_generator.set_state(state)
+
+
+def _rng(generator: Generator | None) -> np.random.Generator:
+    if generator is None:
+        return default_generator._rng
+    if not isinstance(generator, Generator):
+        raise TypeError(f"expected generator to be an nnforge.Generator, got {type(generator).__name__}")
+    return generator._rng
