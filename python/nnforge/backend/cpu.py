@@ -13,7 +13,11 @@ import numpy as np
 array_type = np.ndarray
 name = "cpu"
 
-_quiet = np.errstate(all="ignore")  # PyTorch gives inf/nan silently; so do we
+def _quiet():
+    """Floating-point warnings off: PyTorch gives inf/nan silently; so do we.
+
+    A fresh ``np.errstate`` per use: numpy 2 refuses to enter one object twice."""
+    return np.errstate(all="ignore")
 
 
 def asarray(x, dtype=None) -> np.ndarray:
@@ -102,47 +106,47 @@ square = np.square
 
 
 def divide(a, b):
-    with _quiet:
+    with _quiet():
         return np.true_divide(a, b)
 
 
 def floor_divide(a, b):
-    with _quiet:
+    with _quiet():
         return np.floor_divide(a, b)
 
 
 def remainder(a, b):
-    with _quiet:
+    with _quiet():
         return np.remainder(a, b)
 
 
 def power(a, b):
-    with _quiet:
+    with _quiet():
         return np.power(a, b)
 
 
 def log(a):
-    with _quiet:
+    with _quiet():
         return np.log(a)
 
 
 def log1p(a):
-    with _quiet:
+    with _quiet():
         return np.log1p(a)
 
 
 def sqrt(a):
-    with _quiet:
+    with _quiet():
         return np.sqrt(a)
 
 
 def rsqrt(a):
-    with _quiet:
+    with _quiet():
         return np.reciprocal(np.sqrt(a))
 
 
 def reciprocal(a):
-    with _quiet:
+    with _quiet():
         return np.reciprocal(a)
 
 
@@ -193,7 +197,7 @@ def mean(a, axis=None, keepdims=False):
 
 
 def var(a, axis=None, ddof=1, keepdims=False):
-    with _quiet:
+    with _quiet():
         return ensure_array(np.var(a, axis=axis, ddof=ddof, keepdims=keepdims))
 
 
@@ -241,7 +245,7 @@ def logsumexp(a, axis, keepdims=False):
     """log sum exp(x) = m + log sum exp(x - m), m the max (0 where m is +-inf)."""
     m = np.amax(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
-    with _quiet:
+    with _quiet():
         out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
     if not keepdims:
         out = np.squeeze(out, axis=axis)
@@ -252,7 +256,7 @@ def softmax(a, axis):
     m = np.amax(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     e = np.exp(a - m)
-    with _quiet:
+    with _quiet():
         return e / np.sum(e, axis=axis, keepdims=True)
 
 
@@ -340,3 +344,24 @@ def gather(a, axis, indices):
     idx = list(np.indices(indices.shape, sparse=True))
     idx[axis] = indices
     return a[tuple(idx)]
+
+
+# ---------------------------------------------------------------- optimizer updates
+def sgd_update_(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
+                first_step):
+    """One SGD step in place on ``p`` (and on the momentum buffer ``buf``)."""
+    if maximize:
+        g = -g
+    if weight_decay:
+        g = g + weight_decay * p
+    if momentum:
+        if first_step:
+            np.copyto(buf, g)
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    if lr == 1:
+        p -= g
+    else:
+        p -= lr * g
