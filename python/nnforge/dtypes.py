@@ -98,8 +98,13 @@ def from_numpy_dtype(npd) -> dtype:
 
 
 def _promote_pair(a: dtype, b: dtype) -> dtype:
+    """Two tensors' common dtype. Across categories the higher category wins
+    as it is (int64 + float16 -> float16, as in PyTorch, where numpy would
+    widen to float64); within one, numpy's promotion agrees with PyTorch's."""
     if a is b:
         return a
+    if a._category != b._category:
+        return a if a._category > b._category else b
     return _FROM_NP[np.promote_types(a.np, b.np)]
 
 
