@@ -70,7 +70,15 @@ def _apply_hooks(hooks, grad, device):
     for hook in list(hooks):
         out = hook(_wrap(grad, device))
         if out is not None:
-            grad = out.data
+            data = getattr(out, "data", None)
+            if data is None or data.shape != grad.shape:
+                got = tuple(data.shape) if data is not None else type(out).__name__
+                raise RuntimeError(f"hook {getattr(hook, '__name__', hook)!r} returned {got}; "
+                                   f"a hook must return None or a Tensor of the gradient's "
+                                   f"shape {tuple(grad.shape)}")
+            if data.dtype != grad.dtype:
+                data = device.backend.astype(data, grad.dtype)
+            grad = data
     return grad
 
 

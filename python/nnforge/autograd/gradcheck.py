@@ -71,9 +71,9 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
             for j in range(t.numel()):
                 orig = flat[j]
                 flat[j] = orig + eps
-                plus = [o.numpy().reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
+                plus = [o.detach().numpy().reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
                 flat[j] = orig - eps
-                minus = [o.numpy().reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
+                minus = [o.detach().numpy().reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
                 flat[j] = orig
                 for k in range(len(outputs)):
                     numerical[k * len(diff_inputs) + i][:, j] = (plus[k] - minus[k]) / (2 * eps)
