@@ -8,6 +8,8 @@ numpy's in one place.
 """
 from __future__ import annotations
 
+import builtins
+
 import numpy as np
 
 array_type = np.ndarray
@@ -73,15 +75,24 @@ def eye(n, m, dtype):
 
 
 # ---------------------------------------------------------------- pointwise
-add = np.add
-subtract = np.subtract
-multiply = np.multiply
+def _quietly(fn):
+    """``fn`` with floating-point warnings off (inf - inf, 0 * inf, exp overflow, ...)."""
+    def quiet_fn(*args, **kwargs):
+        with _quiet():
+            return fn(*args, **kwargs)
+    quiet_fn.__name__ = getattr(fn, "__name__", "quiet_fn")
+    quiet_fn.__doc__ = fn.__doc__
+    return quiet_fn
+
+
+add = _quietly(np.add)
+subtract = _quietly(np.subtract)
+multiply = _quietly(np.multiply)
 negative = np.negative
 absolute = np.abs
-sign = np.sign
-exp = np.exp
-sin = np.sin
-cos = np.cos
+exp = _quietly(np.exp)
+sin = _quietly(np.sin)
+cos = _quietly(np.cos)
 tanh = np.tanh
 maximum = np.maximum
 minimum = np.minimum
@@ -102,7 +113,7 @@ isfinite = np.isfinite
 floor = np.floor
 ceil = np.ceil
 round = np.round
-square = np.square
+square = _quietly(np.square)
 
 
 def divide(a, b):
@@ -157,6 +168,12 @@ def sigmoid(a):
     return np.where(a >= 0, r, e * r)
 
 
+def sign(a):
+    """-1, 0 or 1; 0 for nan, as in PyTorch (numpy gives nan)."""
+    s = np.sign(a)
+    return np.where(np.isnan(s), 0, s) if s.dtype.kind == "f" else s
+
+
 def relu(a):
     return np.maximum(a, 0)
 
@@ -171,7 +188,8 @@ def clip(a, lo, hi):
 
 
 def astype(a, dtype):
-    return a.astype(dtype, copy=False)
+    with _quiet():  # inf/nan to int and float64 overflow to float32 cast silently
+        return a.astype(dtype, copy=False)
 
 
 def copy(a):
@@ -180,29 +198,52 @@ def copy(a):
 
 def copyto(dst, src):
     """dst[...] = src, broadcasting src (in place)."""
-    np.copyto(dst, src, casting="unsafe")
+    with _quiet():
+        np.copyto(dst, src, casting="unsafe")
 
 
 def add_(dst, src):
-    np.add(dst, src, out=dst, casting="unsafe")
+    with _quiet():
+        np.add(dst, src, out=dst, casting="unsafe")
 
 
 # ---------------------------------------------------------------- reductions
+def _size_of(shape, axis) -> int:
+    """Number of elements a reduction over ``axis`` (None, int or tuple) combines."""
+    if axis is None:
+        axis = range(len(shape))
+    elif not isinstance(axis, (tuple, list)):
+        axis = (axis,)
+    n = 1
+    for d in axis:
+        n *= shape[d]
+    return n
+
+
 def sum(a, axis=None, keepdims=False, dtype=None):
-    return ensure_array(np.sum(a, axis=axis, keepdims=keepdims, dtype=dtype))
+    with _quiet():
+        return ensure_array(np.sum(a, axis=axis, keepdims=keepdims, dtype=dtype))
 
 
 def mean(a, axis=None, keepdims=False):
-    return ensure_array(np.mean(a, axis=axis, keepdims=keepdims))
+    """sum / N; nan (silently, as in PyTorch) over an empty dim."""
+    with _quiet():
+        return ensure_array(np.true_divide(np.sum(a, axis=axis, keepdims=keepdims),
+                                           _size_of(a.shape, axis)))
 
 
 def var(a, axis=None, ddof=1, keepdims=False):
+    """sum (x - mean)^2 / max(N - ddof, 0): inf or nan (silently) when N <= ddof."""
     with _quiet():
-        return ensure_array(np.var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+        centered = a - np.mean(a, axis=axis, keepdims=True) if a.size else a
+        ss = np.sum(np.square(centered), axis=axis, keepdims=keepdims)
+        denom = builtins.max(_size_of(a.shape, axis) - ddof, 0)
+        return ensure_array(np.true_divide(ss, denom))
 
 
 def prod(a, axis=None, keepdims=False):
-    return ensure_array(np.prod(a, axis=axis, keepdims=keepdims))
+    with _quiet():
+        return ensure_array(np.prod(a, axis=axis, keepdims=keepdims))
 
 
 def amax(a, axis=None, keepdims=False):
@@ -230,20 +271,28 @@ def all(a, axis=None, keepdims=False):
 
 
 def cumsum(a, axis):
-    return np.cumsum(a, axis=axis)
+    with _quiet():
+        return np.cumsum(a, axis=axis)
 
 
 def cumprod(a, axis):
-    return np.cumprod(a, axis=axis)
+    with _quiet():
+        return np.cumprod(a, axis=axis)
 
 
 def flip(a, axis):
     return np.flip(a, axis=axis)
 
 
+def _max_or_neg_inf(a, axis):
+    """amax keeping dims; -inf over an empty dim instead of numpy's error."""
+    return np.amax(a, axis=axis, keepdims=True, initial=-np.inf)
+
+
 def logsumexp(a, axis, keepdims=False):
-    """log sum exp(x) = m + log sum exp(x - m), m the max (0 where m is +-inf)."""
-    m = np.amax(a, axis=axis, keepdims=True)
+    """log sum exp(x) = m + log sum exp(x - m), m the max (0 where m is +-inf,
+    so that a row of -inf gives -inf and a row holding +inf gives +inf)."""
+    m = _max_or_neg_inf(a, axis)
     m = np.where(np.isfinite(m), m, 0)
     with _quiet():
         out = np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m
@@ -253,15 +302,18 @@ def logsumexp(a, axis, keepdims=False):
 
 
 def softmax(a, axis):
-    m = np.amax(a, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    e = np.exp(a - m)
+    """e^(x - m) / sum e^(x - m), m the max; a row of all -inf or holding +inf
+    gives nan, as in PyTorch."""
     with _quiet():
+        e = np.exp(a - _max_or_neg_inf(a, axis))
         return e / np.sum(e, axis=axis, keepdims=True)
 
 
 def log_softmax(a, axis):
-    return a - logsumexp(a, axis, keepdims=True)
+    """(x - m) - log sum e^(x - m), m the max (nan rows as in ``softmax``)."""
+    with _quiet():
+        shifted = a - _max_or_neg_inf(a, axis)
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
 # ---------------------------------------------------------------- shape
@@ -274,7 +326,12 @@ concatenate = np.concatenate
 stack = np.stack
 tile = np.tile
 moveaxis = np.moveaxis
-ascontiguous = np.ascontiguousarray
+
+
+def ascontiguous(a):
+    """A C-contiguous array (``a`` itself when it already is); keeps 0-d arrays 0-d,
+    which ``np.ascontiguousarray`` would turn into shape (1,)."""
+    return a if a.flags.c_contiguous else np.ascontiguousarray(a)
 
 
 def is_contiguous(a) -> bool:
@@ -327,7 +384,8 @@ def nonzero(a):
 # ---------------------------------------------------------------- linear algebra
 def matmul(a, b):
     """The one CPU matrix product. Batched over leading dims, numpy semantics."""
-    return ensure_array(np.matmul(a, b))
+    with _quiet():
+        return ensure_array(np.matmul(a, b))
 
 
 def view(a, shape):

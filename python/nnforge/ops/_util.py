@@ -14,15 +14,19 @@ def check_tensor(x, op: str, arg: str = "input") -> Tensor:
 
 
 def wrap_dims(dim, ndim: int, op: str):
-    """None -> None; int or sequence -> sorted tuple of non-negative dims."""
+    """None -> None; int or sequence -> sorted tuple of non-negative dims.
+
+    A 0-d tensor accepts dim 0 and -1, as in PyTorch, but has no axis to name:
+    its dims come back as ()."""
     if dim is None:
         return None
     if isinstance(dim, (list, tuple)):
         out = tuple(sorted({_wrap_dim(int(d), ndim, op) for d in dim}))
         if len(out) != len(dim):
             raise ValueError(f"{op}: dim {tuple(dim)} names a dimension twice")
-        return out
-    return (_wrap_dim(int(dim), ndim, op),)
+        return out if ndim else ()
+    d = _wrap_dim(int(dim), ndim, op)
+    return (d,) if ndim else ()
 
 
 def make(data, device) -> Tensor:

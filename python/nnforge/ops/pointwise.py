@@ -246,8 +246,8 @@ Tanh = _unary("Tanh", lambda be, x: be.tanh(x),  # 1 - tanh^2
               lambda be, g, y: be.multiply(g, be.subtract(1, be.multiply(y, y))))
 Sigmoid = _unary("Sigmoid", lambda be, x: be.sigmoid(x),  # s (1 - s)
                  lambda be, g, y: be.multiply(g, be.multiply(y, be.subtract(1, y))))
-Relu = _unary("Relu", lambda be, x: be.relu(x),
-              lambda be, g, y: be.multiply(g, be.greater(y, 0)))
+Relu = _unary("Relu", lambda be, x: be.relu(x),  # 0 where y <= 0 (nan passes g, as in PyTorch)
+              lambda be, g, y: be.where(be.less_equal(y, 0), 0, g))
 Abs = _unary("Abs", lambda be, x: be.absolute(x),  # sign(x), 0 at 0
              lambda be, g, x: be.multiply(g, be.sign(x)), save="in")
 

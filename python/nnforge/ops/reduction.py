@@ -6,6 +6,8 @@ the engine never sees reduced shapes, so each op restores them with
 """
 from __future__ import annotations
 
+import builtins
+
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import Tensor
@@ -47,23 +49,51 @@ class Mean(Function):
 
 
 class Var(Function):
-    # var = sum (x - mean)^2 / (N - correction); d var / dx = 2 (x - mean) / (N - correction)
+    # var = sum (x - mean)^2 / (N - correction) ;  d var / dx = 2 (x - mean) / (N - correction)
     @staticmethod
     def forward(ctx, x, dims, correction, keepdim):
-        be = ctx.backend
         ctx.meta = (dims, keepdim, x.shape)
-        ctx.denom = (x.size if dims is None else _count(x.shape, dims)) - correction
+        ctx.denom = _denominator(x.shape, dims, correction)
         ctx.save_for_backward(x)
-        return be.var(x, axis=dims, ddof=correction, keepdims=keepdim)
+        return ctx.backend.var(x, axis=dims, ddof=correction, keepdims=keepdim)
 
     @staticmethod
     def backward(ctx, g):
         x, = ctx.saved_tensors
+        return _var_backward(ctx, x, g), None, None, None
+
+
+class Std(Function):
+    # std = sqrt(var) ;  d std / dx = (d var / dx) / (2 std), taken as 0 where std = 0
+    # (a constant input), as PyTorch does, rather than 0 * inf = nan.
+    @staticmethod
+    def forward(ctx, x, dims, correction, keepdim):
         be = ctx.backend
-        dims = ctx.meta[0]
-        centered = be.subtract(x, be.mean(x, axis=dims, keepdims=True))
-        scale = be.divide(be.multiply(centered, 2), ctx.denom)
-        return be.multiply(_expand_back(be, g, *ctx.meta), scale), None, None, None
+        ctx.meta = (dims, keepdim, x.shape)
+        ctx.denom = _denominator(x.shape, dims, correction)
+        y = be.sqrt(be.var(x, axis=dims, ddof=correction, keepdims=keepdim))
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        be = ctx.backend
+        g = be.where(be.equal(y, 0), 0, be.divide(g, be.multiply(y, 2)))
+        return _var_backward(ctx, x, g), None, None, None
+
+
+def _denominator(shape, dims, correction):
+    n = _count(shape, range(len(shape)) if dims is None else dims)
+    return n - correction if n > correction else 0  # 0: the result is inf or nan
+
+
+def _var_backward(ctx, x, g):
+    be = ctx.backend
+    dims = ctx.meta[0]
+    centered = be.subtract(x, be.mean(x, axis=dims, keepdims=True)) if x.size else x
+    scale = be.divide(be.multiply(centered, 2), ctx.denom)
+    return be.multiply(_expand_back(be, g, *ctx.meta), scale)
 
 
 class Prod(Function):
@@ -267,8 +297,11 @@ def var(input, dim=None, *, correction=1, keepdim=False, unbiased=None) -> Tenso
 
 
 def std(input, dim=None, *, correction=1, keepdim=False, unbiased=None) -> Tensor:
-    from .pointwise import sqrt
-    return sqrt(var(input, dim, correction=correction, keepdim=keepdim, unbiased=unbiased))
+    input = _float_reduction(input, "std")
+    if unbiased is not None:
+        correction = 1 if unbiased else 0
+    dims = wrap_dims(dim, input.ndim, "std")
+    return Std.apply(input, dims or None, correction, keepdim)
 
 
 def var_mean(input, dim=None, *, correction=1, keepdim=False):
@@ -294,9 +327,10 @@ def _minmax(input, dim, keepdim, use_max, op):
     if dim is None:
         return Amax.apply(input, None, False, use_max)
     d = wrap_dim(int(dim), input.ndim, op)
-    if input.ndim == 0:
-        return Amax.apply(input, None, keepdim, use_max), make(input.device.backend.zeros((), "int64"), input.device)
     from ..return_types import MinMax
+    if input.ndim == 0:
+        return MinMax(Amax.apply(input, None, keepdim, use_max),
+                      make(input.device.backend.zeros((), "int64"), input.device))
     return MinMax(*MaxDim.apply(input, d, keepdim, use_max))
 
 
@@ -316,27 +350,33 @@ def min(input, dim=None, keepdim=False):
     return _minmax(input, dim, keepdim, False, "min")
 
 
+def _check_reducible(input, dims, op):
+    """Max-like reductions have no identity: refuse to reduce over a dim of size 0."""
+    shape = tuple(input.shape)
+    if builtins.any(shape[d] == 0 for d in (range(len(shape)) if dims is None else dims)):
+        raise IndexError(f"{op}: cannot reduce over a dimension of size 0 (input shape {shape}, "
+                         f"dim {'all' if dims is None else dims}); the operation has no identity")
+
+
 def amax(input, dim=(), keepdim=False) -> Tensor:
     check_tensor(input, "amax")
     dims = wrap_dims(dim, input.ndim, "amax") or None
-    if input.numel() == 0:
-        raise IndexError(f"amax: cannot reduce an empty tensor of shape {tuple(input.shape)}")
+    _check_reducible(input, dims, "amax")
     return Amax.apply(input, dims, keepdim, True)
 
 
 def amin(input, dim=(), keepdim=False) -> Tensor:
     check_tensor(input, "amin")
     dims = wrap_dims(dim, input.ndim, "amin") or None
-    if input.numel() == 0:
-        raise IndexError(f"amin: cannot reduce an empty tensor of shape {tuple(input.shape)}")
+    _check_reducible(input, dims, "amin")
     return Amax.apply(input, dims, keepdim, False)
 
 
 def _arg(input, dim, keepdim, fname, op):
     check_tensor(input, op)
-    if input.numel() == 0:
-        raise IndexError(f"{op}: cannot take {op} of an empty tensor of shape {tuple(input.shape)}")
     be = input.device.backend
+    _check_reducible(input, None if dim is None or input.ndim == 0 else
+                     (wrap_dim(int(dim), input.ndim, op),), op)
     if dim is None:
         out = getattr(be, fname)(be.reshape(input.data, (-1,)), axis=0)
         if keepdim:
