@@ -4,7 +4,13 @@
 graph node that produced the tensor (None for leaves), ``grad`` is where
 backward accumulates a leaf's gradient, and ``_version`` counts in-place
 modifications so that backward can refuse values that changed after they
-were saved. Math methods (``x.exp()``, ``x @ y``, ...) are attached from
+were saved.
+
+Views (basic indexing, reshape, transpose, ...) share their base's storage
+and version box ``[version, rebases]``. ``rebases`` counts in-place ops on
+the base that were recorded in the graph: they give the base a new
+``grad_fn``, and a view made before one no longer tells how its values
+depend on the graph; using it then raises instead of giving wrong gradients. Math methods (``x.exp()``, ``x @ y``, ...) are attached from
 ``nnforge.ops`` by ``_methods.py``; this file keeps the core.
 """
 from __future__ import annotations
@@ -43,7 +49,8 @@ class Tensor:
     """
 
     __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version_box",
-                 "_base", "_accumulator", "device", "_retains_grad", "__weakref__")
+                 "_base", "_view_epoch", "_accumulator", "device", "_retains_grad",
+                 "__weakref__")
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -55,8 +62,9 @@ class Tensor:
         t.grad = None
         t.grad_fn = None
         t._output_nr = 0
-        t._version_box = [0]
+        t._version_box = [0, 0]
         t._base = None
+        t._view_epoch = None
         t._accumulator = None
         t.device = device
         t._retains_grad = False
@@ -133,6 +141,21 @@ class Tensor:
 
     def _bump_version(self) -> None:
         self._version_box[0] += 1
+
+    def _as_view_of(self, base: "Tensor") -> None:
+        """Makes this tensor a view of ``base``: same storage, same version box."""
+        self._version_box = base._version_box
+        self._base = base if base._base is None else base._base
+        self._view_epoch = base._version_box[1] if is_grad_enabled() else None
+
+    def _check_view_fresh(self, op: str) -> None:
+        """Raises if this is a view whose base was modified in place (with a
+        recorded graph) after the view was made: its grad_fn is stale."""
+        if self._view_epoch is not None and self._view_epoch != self._version_box[1]:
+            raise RuntimeError(
+                f"{op}: a view of shape {tuple(self.shape)} is used after its base tensor was "
+                "modified by an in-place operation that autograd recorded; nnforge does not "
+                "rebase views, so take the view again after the in-place operation")
 
     # ---------------------------------------------------------------- autograd
     @property
@@ -231,6 +254,11 @@ class Tensor:
         src = self
         if is_grad_enabled() and (self._requires_grad or any(
                 isinstance(a, Tensor) and a._requires_grad for a in args)):
+            if self._base is not None:
+                # The view would join the graph while its base would not.
+                raise RuntimeError(f"{op}: in-place operation on a view with an operand that "
+                                   "requires grad is not supported by nnforge; write into the "
+                                   "base tensor (e.g. base[index] = value) or clone() the view")
             src = Tensor._make(self.device.backend.copy(self.data), self.device, self._requires_grad)
             src.grad_fn, src._output_nr = self.grad_fn, self._output_nr
         out = fn(src, *args)
@@ -245,6 +273,7 @@ class Tensor:
         if out.grad_fn is not None:
             self.grad_fn, self._output_nr = out.grad_fn, out._output_nr
             self._requires_grad = True
+            self._version_box[1] += 1  # views made before this are now stale
         return self
 
     # ---------------------------------------------------------------- conversion

@@ -128,6 +128,8 @@ class Function(Node):
                 elif a.device != device:
                     raise ValueError(f"{cls.__name__}: expected all tensors on one device, "
                                      f"got {device} and {a.device}")
+                if a._view_epoch is not None and is_grad_enabled():
+                    a._check_view_fresh(cls.__name__)
                 inputs.append(a)
                 unpacked.append(a.data)
             else:
@@ -166,8 +168,7 @@ class Function(Node):
         if cls.is_view:
             base = inputs[0]
             for t in results:
-                t._version_box = base._version_box
-                t._base = base if base._base is None else base._base
+                t._as_view_of(base)
 
         if record:
             ctx.num_outputs = len(outs)
