@@ -9,6 +9,16 @@ from .random import _rng
 from .tensor import Tensor
 
 # ---------------------------------------------------------------- operators
+def _cmp_or_identity(fn):
+    """``t == None`` is False (and ``!=`` True), as in PyTorch, not an elementwise result."""
+    def method(self, other):
+        if other is None:
+            return NotImplemented
+        return fn(self, other)
+    method.__name__ = fn.__name__
+    return method
+
+
 def _r(fn):
     """The reflected form of a binary op: other <op> self."""
     return lambda self, other: fn(other, self)
@@ -24,7 +34,7 @@ _OPERATORS = {
     "__pow__": pw.pow, "__rpow__": _r(pw.pow),
     "__matmul__": linalg.matmul, "__rmatmul__": _r(linalg.matmul),
     "__neg__": pw.neg, "__abs__": pw.abs,
-    "__eq__": pw.eq, "__ne__": pw.ne, "__lt__": pw.lt, "__le__": pw.le,
+    "__eq__": _cmp_or_identity(pw.eq), "__ne__": _cmp_or_identity(pw.ne), "__lt__": pw.lt, "__le__": pw.le,
     "__gt__": pw.gt, "__ge__": pw.ge,
     "__getitem__": indexing.getitem, "__setitem__": indexing.setitem,
 }
