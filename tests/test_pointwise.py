@@ -1,6 +1,8 @@
 """Elementwise ops against numpy and PyTorch: forward over odd, size-1, empty,
 non-contiguous and broadcast shapes, every gradient, and gradcheck in float64.
 Most tests are one ``check_op`` call (tests/helpers.py)."""
+import operator
+
 import numpy as np
 import pytest
 
@@ -375,3 +377,19 @@ def test_masked_fill_with_tensor_value_gets_gradient():
     check_op(lambda a, m, v: nf.masked_fill(a, m, v), lambda a, m, v: a.masked_fill(m, v),
              lambda a, m, v: np.where(m, v, a),
              inputs=[np.ones((2, 2)), mask, np.array(3.0)], noncontig=False)
+
+
+# ---------------------------------------------------------------- numpy operands
+@pytest.mark.parametrize("op", ["add", "sub", "mul", "div", "pow"])
+def test_numpy_array_operands_act_as_constant_tensors(op):
+    # tensor <op> ndarray and ndarray <op> tensor broadcast and promote as two tensors.
+    fn = {"add": operator.add, "sub": operator.sub, "mul": operator.mul,
+          "div": operator.truediv, "pow": operator.pow}[op]
+    x = np.array([[0.5, 1.0, 2.0]], dtype=np.float32)
+    arr = np.array([[1.0], [2.0]], dtype=np.float64)
+    t = nf.from_numpy(x.copy()).requires_grad_()
+    for out, ref in ((fn(t, arr), fn(x, arr)), (fn(arr, t), fn(arr, x))):
+        assert isinstance(out, nf.Tensor) and out.dtype == nf.float64
+        assert_close(out, ref, 1e-6, 1e-6)
+    fn(arr, t).sum().backward()
+    assert t.grad.shape == (1, 3) and t.grad.dtype == nf.float32

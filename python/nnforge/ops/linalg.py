@@ -89,7 +89,7 @@ class Linear(Function):
     @staticmethod
     def forward(ctx, x, w, b):
         be = ctx.backend
-        x2 = be.reshape(x, (-1, x.shape[-1]))
+        x2 = _rows(be, x)
         y = be.matmul(x2, be.swap_last(w))
         if b is not None:
             be.add_(y, b)  # y is a fresh result: add the bias in place
@@ -100,15 +100,24 @@ class Linear(Function):
     def backward(ctx, g):
         x, w = ctx.saved_tensors
         be = ctx.backend
-        g2 = be.reshape(g, (-1, g.shape[-1]))
+        g2 = _rows(be, g)
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = be.reshape(be.matmul(g2, w), x.shape)
         if ctx.needs_input_grad[1]:
-            gw = be.matmul(be.swap_last(g2), be.reshape(x, (-1, x.shape[-1])))
+            gw = be.matmul(be.swap_last(g2), _rows(be, x))
         if ctx.needs_input_grad[2]:
-            gb = be.sum(g2, axis=0)
+            gb = be.sum(g2, axis=0)  # a 0-d bias: the engine sums this to ()
         return gx, gw, gb
+
+
+def _rows(be, a):
+    """``a`` as a matrix (prod(leading dims), last dim); an explicit row count, since
+    reshape cannot infer -1 when the last dim is 0."""
+    n = 1
+    for s in a.shape[:-1]:
+        n *= s
+    return be.reshape(a, (n, a.shape[-1]))
 
 
 def linear(input, weight, bias=None) -> Tensor:

@@ -127,6 +127,8 @@ def _binary(cls, op: str, a, b, *, float_result: bool = False):
     for x in (a, b):
         if not isinstance(x, (Tensor, int, float, bool)) and not hasattr(x, "dtype"):
             raise TypeError(f"{op}: unsupported operand type {type(x).__name__}")
+    device = (a if isinstance(a, Tensor) else b).device
+    a, b = _array_operand(a, device), _array_operand(b, device)
     dt = _dt.result_type(a, b)
     if float_result and not dt.is_floating_point:
         dt = _dt.get_default_dtype()
@@ -140,6 +142,16 @@ def _binary(cls, op: str, a, b, *, float_result: bool = False):
             raise ValueError(f"{op}: shapes {shape_str(a)} and {shape_str(b)} are not "
                              "broadcastable") from None
         raise
+
+
+def _array_operand(x, device):
+    """A numpy array (or numpy scalar) operand becomes a constant tensor, as in
+    PyTorch, so that it broadcasts and promotes like one."""
+    if isinstance(x, (Tensor, int, float, bool)) or not hasattr(x, "shape"):
+        return x
+    data = device.backend.asarray(x)
+    _dt.from_numpy_dtype(data.dtype)  # a clear TypeError for unsupported dtypes
+    return Tensor._make(data, device, False)
 
 
 def _scalar_tensor(x, dt, device) -> Tensor:
