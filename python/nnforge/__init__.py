@@ -44,6 +44,9 @@ from .ops.indexing import gather, index_select, masked_select, nonzero, one_hot,
 from .config import get_num_threads, set_num_threads, show_config
 from . import cuda
 from . import nn
+from . import optim
+from . import data
+from . import models
 
 _methods.install()
 

@@ -1,0 +1,1 @@
+"""nnforge benchmarks: each case runs beside its peer in one process (``python -m bench``)."""
