@@ -1,1 +1,25 @@
-"""Neural-network building blocks (filled in by the nn modules)."""
+"""``nnforge.nn``: Module and Parameter, containers, layers, activations, losses,
+plus ``nn.functional`` (as F) and ``nn.init``.
+
+>>> import nnforge as nf
+>>> from nnforge import nn
+>>> model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+>>> logits = model(nf.randn(32, 784))
+>>> loss = nn.CrossEntropyLoss()(logits, nf.randint(0, 10, (32,)))
+>>> loss.backward()
+>>> tuple(model[0].weight.grad.shape)
+(256, 784)
+"""
+from . import functional, init
+from .parameter import Parameter
+from .module import Module
+from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
+from .linear import Flatten, Identity, Linear, Unflatten
+from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .dropout import Dropout
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+
+__all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleList",
+           "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten",
+           "Unflatten", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout",
+           "MSELoss", "NLLLoss", "CrossEntropyLoss"]
