@@ -284,7 +284,7 @@ class Flip(Function):
     @staticmethod
     def forward(ctx, x, dims):
         ctx.dims = dims
-        return ctx.backend.ascontiguous(ctx.backend.flip(x, dims))
+        return ctx.backend.copy(ctx.backend.flip(x, dims))  # a copy, as in PyTorch, never a view
 
     @staticmethod
     def backward(ctx, g):
@@ -425,8 +425,9 @@ def chunk(input, chunks, dim=0):
         raise ValueError(f"chunk: chunks must be positive, got {chunks}")
     d = wrap_dim(dim, input.ndim, "chunk")
     n = input.shape[d]
-    size = -(-n // chunks) if n else 1
-    return split(input, builtins.max(size, 1), d)
+    if n == 0:  # PyTorch: `chunks` empty pieces (split by size would give one)
+        return split(input, [0] * chunks, d)
+    return split(input, -(-n // chunks), d)
 
 
 def unbind(input, dim=0):
