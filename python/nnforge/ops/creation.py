@@ -70,25 +70,50 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
 
 
 def _to_numpy(data, dtype, op) -> np.ndarray:
+    """``data`` as a numpy array. Arrays, numpy scalars and tensors keep their
+    dtype; Python floats give the default float dtype and Python ints int64,
+    unless a sequence also holds a typed float (numpy scalar or tensor), whose
+    dtype then wins, as in PyTorch."""
     if isinstance(data, Tensor):
         arr = data.device.backend.to_host(data.data)
-    elif isinstance(data, np.ndarray):
-        arr = data
+    elif isinstance(data, (np.ndarray, np.generic)):
+        arr = np.asarray(data)
     else:
-        arr = np.asarray(_unwrap(data))
+        try:
+            arr = np.asarray(_unwrap(data))
+        except ValueError as e:  # numpy refuses ragged nesting
+            raise ValueError(f"{op}: ragged nested sequence: every row must have the same "
+                             f"length ({e})") from None
+        if arr.dtype.kind == "O" and _has_big_int(data):
+            raise OverflowError(f"{op}: a Python int does not fit in int64")
         if dtype is None:
-            if arr.dtype.kind == "f":
+            if arr.dtype.kind == "f" and not _has_typed_float(data):
                 arr = arr.astype(_dt.get_default_dtype().np)
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
     if arr.dtype.kind in "OUSV":
         raise TypeError(f"{op}: cannot make a tensor from data of type {arr.dtype} "
-                        f"(got {type(data).__name__})")
+                        f"(got {type(data).__name__}); expected numbers, bools or nested "
+                        "sequences of them")
     if dtype is not None:
         arr = arr.astype(_dt.as_dtype(dtype).np, copy=False)
     else:
         _dt.from_numpy_dtype(arr.dtype)  # raises for unsupported dtypes
     return arr
+
+
+def _has_typed_float(data) -> bool:
+    if isinstance(data, (list, tuple)):
+        return any(_has_typed_float(d) for d in data)
+    if isinstance(data, (np.ndarray, np.generic, Tensor)):
+        return np.dtype(data.dtype.np if isinstance(data, Tensor) else data.dtype).kind == "f"
+    return False
+
+
+def _has_big_int(data) -> bool:
+    if isinstance(data, (list, tuple)):
+        return any(_has_big_int(d) for d in data)
+    return isinstance(data, int) and not -2 ** 63 <= data < 2 ** 63
 
 
 def _unwrap(data):
@@ -145,16 +170,26 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
 
 
 def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    """Values from ``start`` up to (not including) ``end`` by ``step``, as
+    ``torch.arange``: the length is ceil((end - start) / step), and for an
+    integer dtype the three arguments are first truncated to integers."""
     if end is None:
         start, end = 0, start
-    if step == 0:
-        raise ValueError("arange: step must be nonzero")
-    if (end - start) * step < 0:
-        raise ValueError(f"arange: upper bound and step are inconsistent: start={start}, "
-                         f"end={end}, step={step}")
+    start, end, step = (a.item() if isinstance(a, Tensor) else a for a in (start, end, step))
+    for name, a in (("start", start), ("end", end), ("step", step)):
+        if not math.isfinite(a):
+            raise ValueError(f"arange: {name} must be finite, got {a}")
     if dtype is None:
         dtype = _dt.result_type(start, end, step)
     dt = _dt.as_dtype(dtype)
+    if not dt.is_floating_point:
+        start, end, step = int(start), int(end), int(step)
+    if step == 0:
+        raise ValueError("arange: step must be nonzero" + (
+            f" (it truncates to 0 for dtype {dt.name})" if not dt.is_floating_point else ""))
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: upper bound and step are inconsistent: start={start}, "
+                         f"end={end}, step={step}")
     n = max(0, math.ceil((end - start) / step))
     arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt.np) if dt.is_floating_point \
         else np.arange(start, end, step, dtype=dt.np)
