@@ -255,14 +255,15 @@ def _broadcast_shape(a, b):
     for x, y in zip((1,) * (len(b) - len(a)) + tuple(a), (1,) * (len(a) - len(b)) + tuple(b)):
         if x != y and 1 not in (x, y):
             raise ValueError
-        out.append(max(x, y))
+        out.append(y if x == 1 else x)  # 1 broadcasts to anything, 0 included
     return tuple(out)
 
 
 def nonzero(input, *, as_tuple=False):
     check_tensor(input, "nonzero")
     be = input.device.backend
-    idx = be.nonzero(input.data)
+    # A 0-d input counts as 1-d for as_tuple (PyTorch); numpy refuses 0-d nonzero.
+    idx = be.nonzero(be.reshape(input.data, (-1,)) if input.ndim == 0 else input.data)
     if as_tuple:
         return tuple(make(be.astype(i, "int64"), input.device) for i in idx)
     if input.ndim == 0:
