@@ -67,8 +67,18 @@ def set_default_dtype(d: dtype) -> None:
     _default_float = d
 
 
-def as_dtype(d) -> dtype:
-    """Turns an nnforge dtype, a numpy dtype, a Python type or a name into a ``dtype``."""
+def as_dtype(d, op: str | None = None) -> dtype:
+    """Turns an nnforge dtype, a numpy dtype, a Python type or a name into a
+    ``dtype``; ``op`` names the caller in the error message."""
+    try:
+        return _as_dtype(d)
+    except TypeError as e:
+        if op is None:
+            raise
+        raise TypeError(f"{op}: {e}") from None
+
+
+def _as_dtype(d) -> dtype:
     if isinstance(d, dtype):
         return d
     if d is float:

@@ -39,8 +39,7 @@ def _finish(array: np.ndarray, device, requires_grad: bool, op: str) -> Tensor:
 
 
 def _float_dtype(dtype, op):
-    dt = _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype)
-    return dt
+    return _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype, op)
 
 
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -96,7 +95,7 @@ def _to_numpy(data, dtype, op) -> np.ndarray:
                         f"(got {type(data).__name__}); expected numbers, bools or nested "
                         "sequences of them")
     if dtype is not None:
-        arr = arr.astype(_dt.as_dtype(dtype).np, copy=False)
+        arr = arr.astype(_dt.as_dtype(dtype, op).np, copy=False)
     else:
         _dt.from_numpy_dtype(arr.dtype)  # raises for unsupported dtypes
     return arr
@@ -181,7 +180,7 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
             raise ValueError(f"arange: {name} must be finite, got {a}")
     if dtype is None:
         dtype = _dt.result_type(start, end, step)
-    dt = _dt.as_dtype(dtype)
+    dt = _dt.as_dtype(dtype, "arange")
     if not dt.is_floating_point:
         start, end, step = int(start), int(end), int(step)
     if step == 0:
@@ -235,13 +234,13 @@ def randint(low=0, high=None, size=None, *, generator=None, dtype=None, device=N
         raise TypeError("randint: missing 'high'")
     if low >= high:
         raise ValueError(f"randint: low ({low}) must be smaller than high ({high})")
-    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype, "randint")
     arr = _rng(generator).integers(low, high, size=_size((size,), "randint")).astype(dt.np)
     return _finish(arr, device, False, "randint")
 
 
 def randperm(n, *, generator=None, dtype=None, device=None) -> Tensor:
-    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype)
+    dt = _dt.int64 if dtype is None else _dt.as_dtype(dtype, "randperm")
     return _finish(_rng(generator).permutation(int(n)).astype(dt.np), device, False, "randperm")
 
 
