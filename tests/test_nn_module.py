@@ -716,3 +716,13 @@ def test_nnforge_state_dict_loads_into_pytorch():
     sd = {k: torch.from_numpy(v.numpy().copy()) for k, v in nf_model.state_dict().items()}
     t_model.load_state_dict(sd)
     _check_same_outputs_and_grads(torch, nf_model, t_model, seed=2)
+
+
+def test_pytorch_tensors_load_directly():
+    torch = pytest.importorskip("torch")
+    t_lin = torch.nn.Linear(3, 2)
+    lin = nn.Linear(3, 2)
+    lin.load_state_dict(t_lin.state_dict())  # CPU torch tensors convert through __array__
+    np.testing.assert_array_equal(as_np(lin.weight), t_lin.weight.detach().numpy())
+    with pytest.raises(RuntimeError, match='While copying the parameter named "weight"'):
+        lin.load_state_dict(dict(t_lin.named_parameters()))  # they require grad

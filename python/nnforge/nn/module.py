@@ -646,6 +646,6 @@ def _as_tensor(value) -> Tensor:
         return value
     try:
         return creation.as_tensor(value)
-    except (TypeError, ValueError) as e:
+    except Exception as e:  # whatever the foreign object raised, name the key and the type
         raise TypeError(f"expected an nnforge Tensor or a numpy array, got "
                         f"{type(value).__name__} ({e})") from None
