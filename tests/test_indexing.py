@@ -163,16 +163,11 @@ def test_setitem_numpy_value_and_cast():
 
 
 # ---------------------------------------------------------------- index_select / take
-@pytest.mark.parametrize("dim,index", [(0, [3, 0, 0]), (1, [4]), (-1, [5, 0, 1, 5]), (1, []),
-                                       (0, [-1, 1])])
+@pytest.mark.parametrize("dim,index", [(0, [3, 0, 0]), (1, [4]), (-1, [5, 0, 1, 5]), (1, [])])
 def test_index_select(dim, index):
     idx = np.array(index, dtype=np.int64)
-    if (idx < 0).any():  # PyTorch: negative indices are out of range for index_select
-        torch_ok = False
-    else:
-        torch_ok = True
     check_op(lambda a: a.index_select(dim, nf.from_numpy(idx)),
-             (lambda a: a.index_select(dim, torch.from_numpy(idx))) if torch_ok else None,
+             lambda a: a.index_select(dim, torch.from_numpy(idx)),
              lambda a: np.take(a, idx, axis=dim), shapes=[SHAPE])
 
 

@@ -151,11 +151,13 @@ def index_select(input, dim, index) -> Tensor:
 
 
 def _check_range(index, n, op, input, d):
+    """Indices must lie in [0, n): PyTorch refuses negative ones here, and letting
+    numpy wrap them around would silently read or write the wrong element."""
     if index.numel() == 0:
         return
     be = index.device.backend
     lo, hi = int(be.amin(index.data)), int(be.amax(index.data))
-    if lo < -n or hi >= n:
+    if lo < 0 or hi >= n:
         bad = hi if hi >= n else lo
         raise IndexError(f"{op}: index {bad} is out of bounds for dimension {d} with size {n} "
                          f"(input shape {tuple(input.shape)}, index shape {tuple(index.shape)})")

@@ -42,46 +42,54 @@ class Matmul(Function):
 
 
 def matmul(input, other) -> Tensor:
-    check_tensor(input, "matmul")
-    check_tensor(other, "matmul", "other")
+    return _matmul(input, other, "matmul")
+
+
+def _matmul(input, other, op):
+    """matmul, with errors that name ``op`` (matmul, mm, bmm or dot)."""
+    check_tensor(input, op)
+    check_tensor(other, op, "other")
     if input.ndim == 0 or other.ndim == 0:
-        raise ValueError(f"matmul: both arguments need at least 1 dimension, got shapes "
+        raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes "
                          f"{tuple(input.shape)} and {tuple(other.shape)}")
     k1 = input.shape[-1]
     k2 = other.shape[0] if other.ndim == 1 else other.shape[-2]
     if k1 != k2:
-        raise ValueError(f"matmul: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
+        raise ValueError(f"{op}: shapes {tuple(input.shape)} and {tuple(other.shape)} cannot "
                          f"be multiplied ({k1} != {k2})")
     dt = _dt.result_type(input, other)
     if dt.np.kind == "b":
-        raise TypeError("matmul: bool tensors cannot be multiplied")
+        raise TypeError(f"{op}: bool tensors cannot be multiplied")
     a, b = cast_to(input, dt), cast_to(other, dt)
     try:
         return Matmul.apply(a, b)
     except ValueError:
-        raise ValueError(f"matmul: batch dims of shapes {tuple(input.shape)} and "
+        raise ValueError(f"{op}: batch dims of shapes {tuple(input.shape)} and "
                          f"{tuple(other.shape)} are not broadcastable") from None
 
 
 def mm(input, mat2) -> Tensor:
+    check_tensor(input, "mm"), check_tensor(mat2, "mm", "mat2")
     if input.ndim != 2 or mat2.ndim != 2:
         raise ValueError(f"mm: expects 2-D tensors, got shapes {tuple(input.shape)} and "
                          f"{tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    return _matmul(input, mat2, "mm")
 
 
 def bmm(input, mat2) -> Tensor:
+    check_tensor(input, "bmm"), check_tensor(mat2, "bmm", "mat2")
     if input.ndim != 3 or mat2.ndim != 3 or input.shape[0] != mat2.shape[0]:
         raise ValueError(f"bmm: expects 3-D tensors with equal batch size, got shapes "
                          f"{tuple(input.shape)} and {tuple(mat2.shape)}")
-    return matmul(input, mat2)
+    return _matmul(input, mat2, "bmm")
 
 
 def dot(input, other) -> Tensor:
+    check_tensor(input, "dot"), check_tensor(other, "dot", "other")
     if input.ndim != 1 or other.ndim != 1:
         raise ValueError(f"dot: expects 1-D tensors, got shapes {tuple(input.shape)} and "
                          f"{tuple(other.shape)}")
-    return matmul(input, other)
+    return _matmul(input, other, "dot")
 
 
 class Linear(Function):

@@ -360,9 +360,11 @@ def clamp(input, min=None, max=None) -> Tensor:
     x, lo, hi = cast_to(input, dt), cast_to(min, dt), cast_to(max, dt)
     try:
         return Clamp.apply(x, lo, hi)
-    except ValueError as e:
-        raise ValueError(f"clamp: shapes {shape_str(input)}, min {shape_str(min)} and max "
-                         f"{shape_str(max)} are not broadcastable ({e})") from None
+    except ValueError:
+        bounds = " and ".join(f"{name} {shape_str(v)}" for name, v in (("min", min), ("max", max))
+                              if v is not None)
+        raise ValueError(f"clamp: input {shape_str(input)} and {bounds} are not "
+                         "broadcastable") from None
 
 
 clip = clamp
