@@ -414,6 +414,39 @@ def test_set_grad_enabled():
     assert (x * 2).requires_grad
 
 
+def test_grad_mode_decorators_without_parentheses():
+    @nf.no_grad
+    def off(x):
+        return x * 2
+
+    @nf.enable_grad
+    def on(x):
+        return x * 2
+
+    x = leaf([1.0])
+    assert not off(x).requires_grad and off.__name__ == "off"
+    with nf.no_grad():
+        assert on(x).requires_grad
+    assert nf.is_grad_enabled()
+
+
+def test_no_grad_decorated_generator_runs_each_step_without_grad():
+    @nf.no_grad()
+    def steps():
+        received = yield nf.is_grad_enabled()
+        yield (received, nf.is_grad_enabled())
+        return "done"
+
+    it = steps()
+    assert next(it) is False
+    assert nf.is_grad_enabled()  # the caller's mode is untouched between steps
+    assert it.send("hi") == ("hi", False)
+    with pytest.raises(StopIteration) as stop:
+        next(it)
+    assert stop.value.value == "done"
+    assert nf.is_grad_enabled()
+
+
 def test_no_grad_decorated_function_keeps_its_name():
     @nf.no_grad()
     def my_function():

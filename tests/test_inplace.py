@@ -361,6 +361,14 @@ def test_inplace_on_view_with_operand_requiring_grad_is_refused():
     assert base.tolist() == [0.0] * 4
 
 
+def test_view_of_a_detached_alias_is_not_affected_by_the_graph():
+    x = nf.ones(3, requires_grad=True)
+    h = x * 1
+    v = h.detach()[:2]
+    h.mul_(2)
+    assert (v * 3).tolist() == [6.0, 6.0]  # same storage, but no graph to go stale
+
+
 def test_views_under_no_grad_stay_usable():
     x = nf.ones(3, requires_grad=True)
     h = x * 1

@@ -7,10 +7,11 @@ modifications so that backward can refuse values that changed after they
 were saved.
 
 Views (basic indexing, reshape, transpose, ...) share their base's storage
-and version box ``[version, rebases]``. ``rebases`` counts in-place ops on
+and version box, and also its ``_rebase_box``, which counts in-place ops on
 the base that were recorded in the graph: they give the base a new
 ``grad_fn``, and a view made before one no longer tells how its values
-depend on the graph; using it then raises instead of giving wrong gradients. Math methods (``x.exp()``, ``x @ y``, ...) are attached from
+depend on the graph; using it then raises instead of giving wrong gradients.
+(``detach()`` shares the version box only: it has no graph to go stale.) Math methods (``x.exp()``, ``x @ y``, ...) are attached from
 ``nnforge.ops`` by ``_methods.py``; this file keeps the core.
 """
 from __future__ import annotations
@@ -49,7 +50,7 @@ class Tensor:
     """
 
     __slots__ = ("data", "_requires_grad", "grad", "grad_fn", "_output_nr", "_version_box",
-                 "_base", "_view_epoch", "_accumulator", "device", "_retains_grad",
+                 "_base", "_rebase_box", "_view_epoch", "_accumulator", "device", "_retains_grad",
                  "__weakref__")
 
     # ---------------------------------------------------------------- construction
@@ -62,8 +63,9 @@ class Tensor:
         t.grad = None
         t.grad_fn = None
         t._output_nr = 0
-        t._version_box = [0, 0]
+        t._version_box = [0]
         t._base = None
+        t._rebase_box = [0]
         t._view_epoch = None
         t._accumulator = None
         t.device = device
@@ -145,13 +147,14 @@ class Tensor:
     def _as_view_of(self, base: "Tensor") -> None:
         """Makes this tensor a view of ``base``: same storage, same version box."""
         self._version_box = base._version_box
+        self._rebase_box = base._rebase_box
         self._base = base if base._base is None else base._base
-        self._view_epoch = base._version_box[1] if is_grad_enabled() else None
+        self._view_epoch = base._rebase_box[0] if is_grad_enabled() else None
 
     def _check_view_fresh(self, op: str) -> None:
         """Raises if this is a view whose base was modified in place (with a
         recorded graph) after the view was made: its grad_fn is stale."""
-        if self._view_epoch is not None and self._view_epoch != self._version_box[1]:
+        if self._view_epoch is not None and self._view_epoch != self._rebase_box[0]:
             raise RuntimeError(
                 f"{op}: a view of shape {tuple(self.shape)} is used after its base tensor was "
                 "modified by an in-place operation that autograd recorded; nnforge does not "
@@ -273,7 +276,7 @@ class Tensor:
         if out.grad_fn is not None:
             self.grad_fn, self._output_nr = out.grad_fn, out._output_nr
             self._requires_grad = True
-            self._version_box[1] += 1  # views made before this are now stale
+            self._rebase_box[0] += 1  # views made before this are now stale
         return self
 
     # ---------------------------------------------------------------- conversion

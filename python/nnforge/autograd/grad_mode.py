@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import threading
 
 _state = threading.local()
@@ -18,6 +19,12 @@ def _set(mode: bool) -> None:
 class _GradMode:
     _mode = True
 
+    def __new__(cls, *args):
+        # ``@no_grad`` without parentheses: called with the function itself.
+        if cls is not set_grad_enabled and len(args) == 1 and callable(args[0]):
+            return object.__new__(cls)(args[0])
+        return object.__new__(cls)
+
     def __enter__(self):
         self._prev = is_grad_enabled()
         _set(self._mode)
@@ -28,10 +35,31 @@ class _GradMode:
         return False
 
     def __call__(self, fn):
-        """Use as a decorator: the function runs in this mode."""
+        """Use as a decorator: the function (or each step of a generator) runs in this mode."""
+        mode = self.__class__
+        if inspect.isgeneratorfunction(fn):
+            @functools.wraps(fn)
+            def gen_wrapper(*args, **kwargs):
+                gen = fn(*args, **kwargs)
+                send, value = gen.send, None
+                while True:
+                    try:
+                        with mode():
+                            out = send(value)
+                    except StopIteration as stop:
+                        return stop.value
+                    try:
+                        value, send = (yield out), gen.send
+                    except GeneratorExit:
+                        gen.close()
+                        raise
+                    except BaseException as e:  # thrown into us: pass it on inside the mode
+                        value, send = e, gen.throw
+            return gen_wrapper
+
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with mode():
                 return fn(*args, **kwargs)
         return wrapper
 
