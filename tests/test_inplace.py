@@ -96,6 +96,18 @@ def test_random_fills_bump_version_and_respect_generator():
         nf.zeros(3, dtype=nf.int64).uniform_()
 
 
+@pytest.mark.parametrize("fill", [lambda t: t.uniform_(), lambda t: t.normal_(),
+                                  lambda t: t.bernoulli_(0.5), lambda t: t.fill_(1.0),
+                                  lambda t: t.zero_()])
+def test_overwriting_a_non_leaf_cuts_the_gradient_to_the_old_values(fill):
+    x = nf.ones(3, requires_grad=True)
+    h = x * 2
+    fill(h)
+    assert h.requires_grad and h._version == 1
+    (h * 3).sum().backward()
+    assert x.grad.tolist() == [0.0, 0.0, 0.0]
+
+
 def test_inplace_ops_on_int_tensors():
     x = nf.tensor([1, 2, 3])
     x.add_(2).mul_(3)

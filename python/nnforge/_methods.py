@@ -186,15 +186,25 @@ def copy_(self, src, non_blocking=False):
     return self
 
 
+def _overwrite(self, name, arr):
+    """Writes new values (a host array) into ``self``. On a tensor in the graph
+    this is recorded like fill_: the old values get a zero gradient."""
+    be = self.device.backend
+    if is_grad_enabled() and self._requires_grad:
+        new = Tensor._make(be.from_host(arr.astype(self.data.dtype, copy=False)), self.device)
+        return self._inplace(name, _fill, new)
+    self._check_inplace(name)
+    be.copyto(self.data, be.from_host(arr))
+    self._bump_version()
+    return self
+
+
 def _random_fill(name, sample):
     def method(self, *args, generator=None, **kwargs):
         self._check_inplace(name)
         if not self.is_floating_point():
             raise TypeError(f"{name}: expects a floating point tensor, got {self.dtype.name}")
-        arr = sample(_rng(generator), tuple(self.shape), *args, **kwargs)
-        self.device.backend.copyto(self.data, self.device.backend.from_host(arr))
-        self._bump_version()
-        return self
+        return _overwrite(self, name, sample(_rng(generator), tuple(self.shape), *args, **kwargs))
     method.__name__ = name
     return method
 
@@ -205,10 +215,7 @@ normal_ = _random_fill("normal_", lambda rng, shp, mean=0.0, std=1.0: rng.normal
 
 def _bernoulli_(self, p=0.5, *, generator=None):
     self._check_inplace("bernoulli_")
-    arr = _rng(generator).random(tuple(self.shape)) < p
-    self.device.backend.copyto(self.data, self.device.backend.from_host(arr))
-    self._bump_version()
-    return self
+    return _overwrite(self, "bernoulli_", _rng(generator).random(tuple(self.shape)) < p)
 
 
 def _iop(name):
