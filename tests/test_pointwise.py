@@ -393,3 +393,63 @@ def test_numpy_array_operands_act_as_constant_tensors(op):
         assert_close(out, ref, 1e-6, 1e-6)
     fn(arr, t).sum().backward()
     assert t.grad.shape == (1, 3) and t.grad.dtype == nf.float32
+
+
+# ---------------------------------------------------------------- floor division, remainder
+DIV_A = np.array([-3.0, -2.5, 2.0, 7.5, 0.0, -7.0])
+DIV_B = np.array([2.0, -2.0, 0.5, -3.0, 3.0, 2.0])
+
+
+@pytest.mark.parametrize("mode", [None, "trunc", "floor"])
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_div_rounding_modes(mode, dtype):
+    a, b = DIV_A.astype(dtype), DIV_B.astype(dtype)
+    b[b == 0] = 1
+    ref = {None: lambda x, y: x / y, "trunc": lambda x, y: np.trunc(x / y),
+           "floor": lambda x, y: np.floor(x / y)}[mode]
+    check_op(lambda x, y: nf.div(x, y, rounding_mode=mode),
+             lambda x, y: torch.div(x, y, rounding_mode=mode),
+             lambda x, y: ref(x, y) if mode is None else ref(x, y).astype(dtype),
+             inputs=[a, b], grad=mode is None)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "int64"])
+def test_floor_divide_and_remainder(dtype):
+    a, b = DIV_A.astype(dtype), DIV_B.astype(dtype)
+    b[b == 0] = 1
+    check_op(lambda x, y: x // y, lambda x, y: x // y, np.floor_divide, inputs=[a, b], grad=False)
+    check_op(lambda x, y: x % y, lambda x, y: x % y, np.remainder, inputs=[a, b],
+             gradcheck=False)  # piecewise linear: the jumps break finite differences
+    check_op(lambda x: 7 % x, lambda x: 7 % x, lambda x: np.remainder(7, x), inputs=[b], grad=False)
+
+
+def test_remainder_gradients():
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(0.1, 0.9, (3, 4)) + rng.integers(-3, 3, (3, 4)), rng.uniform(1.2, 2.0, (4,))
+    check_op(nf.remainder, lambda x, y: torch.remainder(x, y), np.remainder, inputs=[a, b],
+             gradcheck=False)
+
+
+@pytest.mark.parametrize("fn", [lambda a, b: a // b, lambda a, b: a % b,
+                                lambda a, b: nf.div(a, b, rounding_mode="trunc"),
+                                lambda a, b: nf.div(a, b, rounding_mode="floor")],
+                         ids=["floordiv", "remainder", "trunc", "floor"])
+def test_integer_division_by_zero_raises(fn):
+    # PyTorch raises; numpy would quietly give 0
+    with pytest.raises(ZeroDivisionError, match="integer division by zero"):
+        fn(nf.tensor([5, 3]), nf.tensor([1, 0]))
+
+
+def test_float_division_by_zero_gives_inf_and_nan():
+    out = nf.tensor([1.0, -1.0, 0.0]) / 0.0
+    assert out[0].item() == np.inf and out[1].item() == -np.inf and np.isnan(out[2].item())
+    assert nf.div(nf.tensor([1, 0]), nf.tensor([0, 0])).isinf().tolist() == [True, False]
+
+
+def test_integer_to_negative_power_raises():
+    with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
+        nf.tensor([2, 3]) ** -1
+    with pytest.raises(ValueError, match="pow: integers to negative integer powers"):
+        nf.tensor([2, 3]) ** nf.tensor([1, -2])
+    assert (nf.tensor([2, 3]) ** 2).tolist() == [4, 9]
+    assert (nf.tensor([2, 4]) ** -1.0).tolist() == [0.5, 0.25]

@@ -351,3 +351,15 @@ def test_all_any(name, case):
         check_op(fn, fn if not isinstance(dim, tuple) else None,
                  lambda a: getattr(np, name)(a, axis=dim, keepdims=keepdim and dim is not None),
                  inputs=[x], grad=False)
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "cumsum", "logsumexp", "sum", "amax"])
+def test_reductions_of_0d_stay_in_the_graph(name):
+    x = nf.tensor(2.0, dtype=nf.float64, requires_grad=True)
+    y = getattr(x, name)(0)
+    assert y.requires_grad and tuple(y.shape) == ()
+    y.backward()
+    if torch is not None:
+        t = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+        getattr(t, name)(0).backward()
+        assert_close(x.grad, t.grad)

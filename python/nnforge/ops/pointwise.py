@@ -121,6 +121,19 @@ def _split_by_winner(ctx, g, a_wins, tie):
 
 def _binary(cls, op: str, a, b, *, float_result: bool = False):
     """Promotes ``a`` and ``b``, then applies ``cls``; names the op on shape errors."""
+    a, b = _operands(op, a, b, float_result)
+    try:
+        return cls.apply(a, b)
+    except ValueError as e:
+        if "broadcast" in str(e):
+            raise ValueError(f"{op}: shapes {shape_str(a)} and {shape_str(b)} are not "
+                             "broadcastable") from None
+        raise
+
+
+def _operands(op: str, a, b, float_result: bool = False):
+    """``a`` and ``b`` checked and promoted to their common dtype; ``a`` is made a
+    tensor when it is a scalar (``b`` may stay a Python scalar)."""
     if not isinstance(a, Tensor) and not isinstance(b, Tensor):
         raise TypeError(f"{op}: expected at least one Tensor, got {type(a).__name__} "
                         f"and {type(b).__name__}")
@@ -135,13 +148,7 @@ def _binary(cls, op: str, a, b, *, float_result: bool = False):
     a, b = cast_to(a, dt), cast_to(b, dt)
     if not isinstance(a, Tensor):
         a = _scalar_tensor(a, dt, b.device)
-    try:
-        return cls.apply(a, b)
-    except ValueError as e:
-        if "broadcast" in str(e):
-            raise ValueError(f"{op}: shapes {shape_str(a)} and {shape_str(b)} are not "
-                             "broadcastable") from None
-        raise
+    return a, b
 
 
 def _array_operand(x, device):
@@ -183,6 +190,8 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
     if rounding_mode == "floor":
         return floor_divide(input, other)
     if rounding_mode == "trunc":
+        a, b = _operands("div", input, other)
+        _check_integer_divisor("div", a, b.data if isinstance(b, Tensor) else b)
         q = div(input, other)
         q = _unary_nograd(q, "trunc", lambda be, x: be.where(be.less(x, 0), be.ceil(x), be.floor(x)))
         dt = _dt.result_type(input, other)
@@ -191,13 +200,23 @@ def div(input, other, *, rounding_mode=None) -> Tensor:
 
 
 def floor_divide(input, other) -> Tensor:
-    """Not differentiable (its derivative is zero almost everywhere)."""
-    dt = _dt.result_type(input, other)
-    a, b = cast_to(input, dt), cast_to(other, dt)
-    t = a if isinstance(a, Tensor) else b
-    be = t.device.backend
-    out = be.floor_divide(a.data if isinstance(a, Tensor) else a, b.data if isinstance(b, Tensor) else b)
-    return make(be.astype(out, dt.np), t.device)
+    """floor(a / b). Not differentiable (its derivative is zero almost everywhere)."""
+    a, b = _operands("floor_divide", input, other)
+    be = a.device.backend
+    bd = b.data if isinstance(b, Tensor) else b
+    _check_integer_divisor("floor_divide", a, bd)
+    try:
+        out = be.floor_divide(a.data, bd)
+    except ValueError:
+        raise ValueError(f"floor_divide: shapes {shape_str(a)} and {shape_str(b)} are not "
+                         "broadcastable") from None
+    return make(be.astype(out, a.data.dtype), a.device)
+
+
+def _check_integer_divisor(op, a, bd):
+    """Integer division by zero has no value: PyTorch raises, numpy would give 0."""
+    if a.data.dtype.kind in "iub" and bool(a.device.backend.any(a.device.backend.equal(bd, 0))):
+        raise ZeroDivisionError(f"{op}: integer division by zero")
 
 
 def remainder(input, other) -> Tensor:
@@ -206,7 +225,14 @@ def remainder(input, other) -> Tensor:
 
 
 def pow(input, exponent) -> Tensor:
-    return _binary(Pow, "pow", input, exponent)
+    a, b = _operands("pow", input, exponent)
+    if a.data.dtype.kind in "iu":
+        be = a.device.backend
+        bd = b.data if isinstance(b, Tensor) else b
+        if bool(be.any(be.less(bd, 0))):
+            raise ValueError("pow: integers to negative integer powers are not allowed; "
+                             "use a floating point base")
+    return _binary(Pow, "pow", a, b)
 
 
 def maximum(input, other) -> Tensor:

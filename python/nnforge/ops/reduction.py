@@ -417,9 +417,8 @@ def cumsum(input, dim, *, dtype=None) -> Tensor:
 def softmax(input, dim, dtype=None) -> Tensor:
     input = _float_reduction(input, "softmax", dtype)
     d = wrap_dim(int(dim), input.ndim, "softmax")
-    if input.ndim == 0:
-        from .creation import ones_like
-        return ones_like(input)
+    if input.ndim == 0:  # as a 1-element vector, so the result stays in the graph
+        return Softmax.apply(input.reshape(1), 0).reshape(())
     return Softmax.apply(input, d)
 
 
@@ -427,8 +426,7 @@ def log_softmax(input, dim, dtype=None) -> Tensor:
     input = _float_reduction(input, "log_softmax", dtype)
     d = wrap_dim(int(dim), input.ndim, "log_softmax")
     if input.ndim == 0:
-        from .creation import zeros_like
-        return zeros_like(input)
+        return LogSoftmax.apply(input.reshape(1), 0).reshape(())
     return LogSoftmax.apply(input, d)
 
 
