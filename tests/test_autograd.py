@@ -347,6 +347,16 @@ def test_retain_grad_accumulates_and_on_leaf_is_noop():
     np.testing.assert_allclose(h.grad.numpy(), [8.0])
 
 
+def test_retain_grad_follows_inplace_ops():
+    x = leaf([1.0, 2.0])
+    h = x * 2
+    h.retain_grad()
+    h.mul_(3)
+    (h * h).sum().backward()
+    assert h.grad.tolist() == [12.0, 24.0]  # d/dh of sum(h^2) at the new h, as in PyTorch
+    assert x.grad.tolist() == [72.0, 144.0]
+
+
 def test_non_leaf_grad_is_none_without_retain_grad():
     x = leaf([1.0])
     h = x * 2

@@ -208,7 +208,7 @@ class Tensor:
         """Keeps ``.grad`` of a non-leaf tensor after backward."""
         if self.grad_fn is None or self._retains_grad:
             return
-        import weakref
+        import weakref  # the hook must not keep the tensor alive
         ref = weakref.ref(self)
 
         def _store(g):
@@ -218,12 +218,11 @@ class Tensor:
                     t.grad = Tensor._make(t.device.backend.copy(g.data), t.device)
                 else:
                     t.grad = Tensor._make(t.device.backend.add(t.grad.data, g.data), t.device)
-        self.register_hook(_store)
-        self._retains_grad = True
+        self._retains_grad = self.register_hook(_store)  # the handle: truthy
 
     @property
     def retains_grad(self) -> bool:
-        return self._retains_grad
+        return bool(self._retains_grad)
 
     def detach(self) -> "Tensor":
         """A new tensor sharing this one's data, outside the graph."""
@@ -277,6 +276,10 @@ class Tensor:
             self.grad_fn, self._output_nr = out.grad_fn, out._output_nr
             self._requires_grad = True
             self._rebase_box[0] += 1  # views made before this are now stale
+            if self._retains_grad:  # .grad is the gradient of the newest values
+                self._retains_grad.remove()
+                self._retains_grad = False
+                self.retain_grad()
         return self
 
     # ---------------------------------------------------------------- conversion
