@@ -137,6 +137,23 @@ def test_inplace_result_of_broadcast_shape_raises():
         x.copy_(nf.ones(4))
 
 
+@pytest.mark.parametrize("op", [lambda t: t.add_(1), lambda t: t.fill_(1.0), lambda t: t.zero_(),
+                                lambda t: t.copy_(nf.ones(3, 4)), lambda t: t.__setitem__(0, 1.0),
+                                lambda t: t.uniform_()])
+def test_writing_into_an_expanded_view_is_refused(op):
+    base = nf.zeros(3, 1)
+    with pytest.raises(RuntimeError, match=r"read-only.*clone\(\)"):
+        op(base.expand(3, 4))
+    assert base.tolist() == [[0.0]] * 3 and base._version == 0
+
+
+def test_writing_into_a_read_only_numpy_array_is_refused():
+    a = np.zeros(3, dtype=np.float32)
+    a.flags.writeable = False
+    with pytest.raises(RuntimeError, match="read-only"):
+        nf.from_numpy(a).mul_(2)
+
+
 def test_fill_with_tensor_value():
     x = nf.zeros(3)
     x.fill_(nf.tensor(2.5))

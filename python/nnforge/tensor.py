@@ -237,6 +237,11 @@ class Tensor:
 
     # ---------------------------------------------------------------- in-place machinery
     def _check_inplace(self, op: str) -> None:
+        flags = getattr(self.data, "flags", None)
+        if flags is not None and not flags.writeable:
+            raise RuntimeError(f"{op}: cannot write into this tensor of shape {tuple(self.shape)}: "
+                               "its memory is read-only (an expand()ed view, whose elements share "
+                               "memory, or a read-only numpy array); clone() it first")
         if not is_grad_enabled():
             return
         if self._requires_grad and self.grad_fn is None:
