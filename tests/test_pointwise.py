@@ -453,3 +453,24 @@ def test_integer_to_negative_power_raises():
         nf.tensor([2, 3]) ** nf.tensor([1, -2])
     assert (nf.tensor([2, 3]) ** 2).tolist() == [4, 9]
     assert (nf.tensor([2, 4]) ** -1.0).tolist() == [0.5, 0.25]
+
+
+# ---------------------------------------------------------------- allclose / equal / isnan
+@requires_torch
+@pytest.mark.parametrize("equal_nan", [False, True])
+@pytest.mark.parametrize("pair", [
+    ([1.0, 2.0], [1.0 + 1e-9, 2.0]), ([1.0], [1.1]), ([np.inf], [np.inf]), ([np.inf], [-np.inf]),
+    ([np.nan], [np.nan]), ([0.0, np.inf, np.nan], [1e-9, np.inf, np.nan]), ([1.0, 2.0], [1.0]),
+], ids=str)
+def test_allclose_and_equal_match_torch(pair, equal_nan):
+    a, b = (np.array(v) for v in pair)
+    A, B, TA, TB = nf.from_numpy(a), nf.from_numpy(b), torch.from_numpy(a), torch.from_numpy(b)
+    assert nf.allclose(A, B, equal_nan=equal_nan) == torch.allclose(TA, TB, equal_nan=equal_nan)
+    assert A.allclose(B, rtol=0.2, atol=0.0) == TA.allclose(TB, rtol=0.2, atol=0.0)
+    assert nf.equal(A, B) == torch.equal(TA, TB)
+
+
+@pytest.mark.parametrize("op", ["isnan", "isinf", "isfinite"])
+def test_float_classification(op):
+    x = np.array([0.0, -1.5, np.inf, -np.inf, np.nan])
+    check_op(getattr(nf, op), lambda a: getattr(torch, op)(a), getattr(np, op), inputs=[x], grad=False)

@@ -492,6 +492,9 @@ def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
     be = input.device.backend
     a, b = input.data, other.data
     close = be.less_equal(be.absolute(be.subtract(a, b)), be.add(atol, be.multiply(rtol, be.absolute(b))))
+    # infinities are close only to themselves (inf - inf is nan; inf <= rtol * inf is True)
+    finite = be.logical_and(be.isfinite(a), be.isfinite(b))
+    close = be.where(finite, close, be.equal(a, b))
     if equal_nan:
         close = be.logical_or(close, be.logical_and(be.isnan(a), be.isnan(b)))
     return bool(be.all(close))
