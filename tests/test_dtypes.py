@@ -112,6 +112,15 @@ def test_result_type_three_operands():
     assert nf.result_type(nf.zeros(2, dtype=nf.float16), 1.0, True) is nf.float16
 
 
+def test_result_type_numpy_operands():
+    ints = nf.zeros(2, dtype=nf.int64)
+    assert nf.result_type(ints, np.array([1, 2])) is nf.int64  # arrays count as tensors
+    assert nf.result_type(ints, np.array([1.5])) is nf.float64
+    assert nf.result_type(nf.zeros(2), np.array(1.5)) is nf.float32  # 0-d array: like a 0-d tensor
+    assert nf.result_type(nf.zeros(2, dtype=nf.int32), np.int64(3)) is nf.int32  # numpy scalars: scalars
+    assert nf.result_type(nf.zeros(2, dtype=nf.float16), np.float64(3)) is nf.float16
+
+
 def test_result_type_needs_an_operand():
     with pytest.raises(TypeError):
         nf.result_type()

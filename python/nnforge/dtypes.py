@@ -135,6 +135,8 @@ def result_type(*operands) -> dtype:
     scalar_cat = -1
     for x in operands:
         d = getattr(x, "dtype", None)
+        if isinstance(x, np.ndarray):  # a numpy array counts as a tensor of its dtype
+            d = from_numpy_dtype(x.dtype)
         if isinstance(d, dtype):
             if x.ndim > 0:
                 dim_t = d if dim_t is None else _promote_pair(dim_t, d)
