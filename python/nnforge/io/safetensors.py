@@ -207,7 +207,8 @@ def save_numpy(arrays: Mapping[str, np.ndarray], path, metadata: Mapping[str, st
     (2, 3)
     """
     if not isinstance(arrays, Mapping):
-        raise TypeError(f"save_file: expected a dict of name to tensor, got {type(arrays).__name__}")
+        raise TypeError(f"save_file: expected a dict of name to tensor, got "
+                        f"{type(arrays).__name__}")
     checked = {}
     for name, arr in arrays.items():
         if not isinstance(name, str):
@@ -357,7 +358,8 @@ def _read(path, *, with_data: bool = True):
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         if size < 8:
-            raise _fail(path, f"the file is {size} bytes, too short to hold the 8-byte header length")
+            raise _fail(path, f"the file is {size} bytes, too short to hold the 8-byte "
+                        "header length")
         (n,) = struct.unpack("<Q", _read_exactly(f, 8, path, "the header length"))
         if n > size - 8:
             raise _fail(path, f"the header length {n} runs past the end of the file "
@@ -382,7 +384,8 @@ def _to_array(path, buffer: bytearray, name: str, code: str, shape, begin: int, 
             raise _fail(path, f"tensor {name!r}: BOOL bytes must be 0 or 1")
         return arr
     if code == "BF16":
-        wide = arr.astype(np.uint32) << 16
+        wide = arr.astype(np.uint32)  # bfloat16 is the top half of a float32
+        wide <<= 16  # in place: an operator would turn a 0-d array into a scalar
         return wide.view(np.float32)
     if not dt.isnative:
         return arr.astype(dt.newbyteorder("="))
