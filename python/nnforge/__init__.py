@@ -47,6 +47,8 @@ from . import nn
 from . import optim
 from . import data
 from . import models
+from . import io
+from .io import load, save
 
 _methods.install()
 
