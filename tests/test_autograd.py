@@ -529,6 +529,28 @@ def test_deep_graph_is_freed_without_recursion_error():
     del y  # would raise RecursionError (or crash) in a naive recursive free
 
 
+@pytest.mark.parametrize("make", [
+    lambda x: x.exp(), lambda x: x.sigmoid(), lambda x: x * x, lambda x: x @ x.T, lambda x: x[0],
+    lambda x: x[nf.tensor([0, 1])], lambda x: x.softmax(-1), lambda x: (x * 1).add_(1).mul_(x),
+    lambda x: x.double(), lambda x: nf.cat([x, x]).sum(),
+], ids=["exp", "sigmoid", "mul", "matmul", "view", "gather", "softmax", "inplace", "cast", "cat"])
+def test_graphs_are_freed_without_the_garbage_collector(make):
+    """No reference cycles: a result (and the arrays its node saved) goes away as
+    soon as the last reference does, even if backward never runs."""
+    import gc
+    import weakref
+    x = nf.randn(2, 2, requires_grad=True)
+    gc.disable()
+    try:
+        y = make(x)
+        ref = weakref.ref(y)
+        node = weakref.ref(y.grad_fn)
+        del y
+        assert ref() is None and node() is None
+    finally:
+        gc.enable()
+
+
 # ---------------------------------------------------------------- custom Functions
 class MulAdd(nf.autograd.Function):
     """out = a * b + c, with a record of what backward was asked for."""

@@ -98,12 +98,12 @@ class Function(Node):
                 f"{self.name()}: trying to backward through the graph a second time "
                 "(or to read saved values after they were freed); pass retain_graph=True "
                 "to the first backward() if you need to backward twice")
-        for t, version in getattr(self, "_saved_versions", ()):
-            if t._version_box[0] != version:
+        for box, version, shape in getattr(self, "_saved_versions", ()):
+            if box[0] != version:
                 raise RuntimeError(
                     f"{self.name()}: one of the tensors needed for gradient computation "
-                    f"(shape {tuple(t.shape)}) has been modified by an in-place operation: "
-                    f"it is at version {t._version_box[0]}, expected version {version}. "
+                    f"(shape {shape}) has been modified by an in-place operation: "
+                    f"it is at version {box[0]}, expected version {version}. "
                     "Clone it before modifying it in place.")
         return self._to_save
 
@@ -180,17 +180,15 @@ class Function(Node):
             ctx._output_meta = tuple((o.data.shape, o.data.dtype) for o in results)
             saved = getattr(ctx, "_to_save", None)
             if saved:
+                # Keep each saved tensor's version box, not the tensor: an output
+                # held by its own grad_fn would be a reference cycle, kept alive
+                # (with its data) until the garbage collector runs.
                 versions = []
                 for s in saved:
-                    for t in inputs:
+                    for t in (*inputs, *results):
                         if t.data is s:
-                            versions.append((t, t._version_box[0]))
+                            versions.append((t._version_box, t._version_box[0], tuple(t.shape)))
                             break
-                    else:
-                        for t in results:
-                            if t.data is s:
-                                versions.append((t, t._version_box[0]))
-                                break
                 ctx._saved_versions = versions
         else:
             ctx._to_save = None
