@@ -1,7 +1,21 @@
-"""Data: data sets, loaders and the real data bundled with nnforge."""
-from .dataset import Dataset, TensorDataset
-from .datasets import digits_split, load_digits, stratified_split
-from .loader import DataLoader, default_collate
+"""Data: data sets, samplers, the DataLoader, padding, splits, the real data
+bundled with nnforge (``nnforge.data.datasets``) and loaders for the user's
+own files (``nnforge.data.files``)."""
+from . import datasets, files
+from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
+                      TensorDataset, random_split)
+from .datasets import CharVocab, digits_split, load_digits, windowed
+from .loader import DataLoader, WorkerInfo, default_collate, default_convert, get_worker_info
+from .padding import PadCollate, pad_sequence, pad_to_length
+from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
+                      SubsetRandomSampler, WeightedRandomSampler)
+from .splits import stratified_split, train_val_test_split
 
-__all__ = ["Dataset", "TensorDataset", "DataLoader", "default_collate", "load_digits",
-           "digits_split", "stratified_split"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "IterableDataset",
+           "ChainDataset", "random_split",
+           "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
+           "WeightedRandomSampler", "BatchSampler",
+           "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
+           "pad_sequence", "pad_to_length", "PadCollate",
+           "stratified_split", "train_val_test_split",
+           "datasets", "files", "load_digits", "digits_split", "CharVocab", "windowed"]
