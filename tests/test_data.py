@@ -141,8 +141,10 @@ def test_iterable_and_chain_datasets():
         ConcatDataset([Stream(3)])
 
 
+@pytest.mark.filterwarnings("ignore:.*is 0")  # empty splits warn, here and in PyTorch
 @pytest.mark.parametrize("n, lengths", [(10, [3, 7]), (10, [0.5, 0.5]), (11, [0.3, 0.3, 0.4]),
-                                        (7, [0.1, 0.2, 0.7]), (5, [1.0]), (100, [0.8, 0.1, 0.1])])
+                                        (7, [0.1, 0.2, 0.7]), (5, [1.0]), (100, [0.8, 0.1, 0.1]),
+                                        (1, [0.5, 0.5]), (5, [1]), (0, [0.5, 0.5])])
 def test_random_split_disjoint_covering_reproducible(n, lengths):
     def split(seed):
         return random_split(range(n), lengths, generator=nf.Generator().manual_seed(seed))

@@ -182,7 +182,7 @@ def _split_lengths(n: int, lengths: Sequence) -> list:
     fractions summing to 1 become ``floor(n * f)`` each, and the remainder is
     handed out one at a time, round robin from the first split (PyTorch's rule)."""
     lengths = list(lengths)
-    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1 and sum(lengths) != n:
+    if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         sizes = []
         for i, frac in enumerate(lengths):
             if not 0 <= frac <= 1:
