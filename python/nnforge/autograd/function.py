@@ -115,38 +115,33 @@ class Function(Node):
     # -- the call
     @classmethod
     def apply(cls, *args):
-        from ..tensor import Tensor  # local: tensor.py imports this module
-
+        Tensor = _tensor_class()
         ctx = cls()
+        grad_mode = is_grad_enabled()
         device = None
         inputs = []
         unpacked = []
+        needs = []
         for a in args:
             if isinstance(a, Tensor):
                 if device is None:
                     device = a.device
-                elif a.device != device:
+                elif a.device is not device and a.device != device:
                     raise ValueError(f"{cls.__name__}: expected all tensors on one device, "
                                      f"got {device} and {a.device}")
-                if a._view_epoch is not None and is_grad_enabled():
+                if a._view_epoch is not None and grad_mode:
                     a._check_view_fresh(cls.__name__)
                 inputs.append(a)
                 unpacked.append(a.data)
+                needs.append(a._requires_grad)
             else:
                 unpacked.append(a)
+                needs.append(False)
         if device is None:
             raise TypeError(f"{cls.__name__}.apply: needs at least one Tensor argument")
         be = ctx.backend = device.backend
-        record = False
-        if is_grad_enabled():
-            for t in inputs:
-                if t.requires_grad:
-                    record = True
-                    break
-        if record:
-            ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        else:
-            ctx.needs_input_grad = (False,) * len(args)
+        record = grad_mode and any(needs)
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
 
         out = cls.forward(ctx, *unpacked)
 
@@ -173,10 +168,9 @@ class Function(Node):
         if record:
             ctx.num_outputs = len(outs)
             ctx.next_functions = tuple(
-                a._edge() if isinstance(a, Tensor) and a.requires_grad else None for a in args)
+                a._edge() if need else None for a, need in zip(args, needs))
             ctx._input_meta = tuple(
-                (a.data.shape, a.data.dtype) if isinstance(a, Tensor) and a.requires_grad else None
-                for a in args)
+                (a.data.shape, a.data.dtype) if need else None for a, need in zip(args, needs))
             ctx._output_meta = tuple((o.data.shape, o.data.dtype) for o in results)
             saved = getattr(ctx, "_to_save", None)
             if saved:
@@ -194,6 +188,18 @@ class Function(Node):
             ctx._to_save = None
 
         return results[0] if single else tuple(results)
+
+
+_Tensor = None
+
+
+def _tensor_class():
+    """nnforge.Tensor, imported on first use (tensor.py imports this module)."""
+    global _Tensor
+    if _Tensor is None:
+        from ..tensor import Tensor
+        _Tensor = Tensor
+    return _Tensor
 
 
 class AccumulateGrad(Node):

@@ -5,11 +5,15 @@ import functools
 import inspect
 import threading
 
-_state = threading.local()
+class _State(threading.local):
+    enabled = True  # every thread starts with grad enabled
+
+
+_state = _State()
 
 
 def is_grad_enabled() -> bool:
-    return getattr(_state, "enabled", True)
+    return _state.enabled
 
 
 def _set(mode: bool) -> None:
