@@ -436,6 +436,11 @@ def test_breaking_out_of_a_loop_stops_the_workers():
         if i == 3:
             break
     assert _wait_threads_gone()
+    t0 = time.perf_counter()
+    for _ in DataLoader(Slow(40, 0.3), batch_size=1, num_workers=4):
+        break  # the workers are each in the middle of a 0.3 s fetch
+    assert time.perf_counter() - t0 < 1.0  # not the 3 s the rest of the epoch would take
+    assert _wait_threads_gone()
 
 
 def test_prefetch_is_bounded():

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -295,9 +296,12 @@ class _ThreadedIter:
         self._closed = True
         self._stop.set()
         self._wake_workers()
+        # Wait briefly (one poll interval in all) for the threads to finish; one
+        # stuck in a slow __getitem__ is a daemon and ends after that item.
+        deadline = time.monotonic() + self._POLL
         for t in self._threads:
             if t is not threading.current_thread():
-                t.join(timeout=self._POLL)
+                t.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def __del__(self):
         try:
