@@ -128,6 +128,18 @@ def test_array_protocol():
     assert np.asarray(nf.ones(2, requires_grad=True)).tolist() == [1.0, 1.0]
 
 
+def test_np_array_copies_and_np_asarray_shares():
+    t = nf.zeros(3)
+    a = np.array(t)
+    a[0] = 5.0
+    assert t.tolist() == [0.0, 0.0, 0.0]
+    b = np.asarray(t)
+    b[1] = 7.0
+    assert t.tolist() == [0.0, 7.0, 0.0]
+    c = np.array(t, dtype=np.float64)
+    assert c.dtype == np.float64 and c.tolist() == [0.0, 7.0, 0.0]
+
+
 def test_numpy_defers_to_tensor_operators():
     t = nf.tensor([1.0, 2.0])
     out = np.float64(2.0) * t

@@ -296,8 +296,15 @@ class Tensor:
         return self.device.backend.to_host(self.data)
 
     def __array__(self, dtype=None, copy=None):
+        """numpy's protocol: ``np.asarray(t)`` shares memory on the CPU, ``np.array(t)``
+        (``copy=True``) copies."""
         a = self.device.backend.to_host(self.data)
-        return a if dtype is None else a.astype(dtype)
+        if dtype is not None and np.dtype(dtype) != a.dtype:
+            if copy is False:
+                raise ValueError(f"__array__: cannot convert {self.dtype.name} to {np.dtype(dtype)} "
+                                 "without a copy")
+            return a.astype(dtype)
+        return a.copy() if copy else a
 
     def item(self):
         if self.data.size != 1:
