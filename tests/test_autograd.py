@@ -854,9 +854,6 @@ def test_random_graphs_match_torch(seed):
             assert_close(g, e, atol=1e-9, rtol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="ops/pointwise.py Mul saves both operands and Div saves b "
-                                       "even when their gradient is not needed, so editing them "
-                                       "later breaks backward (reported; remove the mark once fixed)")
 def test_mul_by_constant_saves_only_what_it_needs():
     x = leaf([[1.0, 2.0], [3.0, 4.0]])
     h = x * 1

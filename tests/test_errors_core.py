@@ -178,15 +178,11 @@ def test_index_on_other_device():
         nf.ones(3)[idx]
 
 
-@pytest.mark.xfail(strict=True, reason="ops/linalg.py reports a device mismatch as 'batch dims ... "
-                                       "not broadcastable' (reported; remove this mark once fixed)")
 def test_matmul_device_mismatch_message():
     with pytest.raises(ValueError, match="device"):
         nf.ones(3) @ _fake_cuda()
 
 
-@pytest.mark.xfail(strict=True, reason="ops/pointwise.py where() reports a device mismatch as "
-                                       "'not broadcastable' (reported; remove this mark once fixed)")
 def test_where_device_mismatch_message():
     with pytest.raises(ValueError, match="device") as info:
         nf.where(nf.ones(3) > 0, nf.ones(3), _fake_cuda())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import Tensor
-from ._util import cast_to, check_tensor
+from ._util import cast_to, check_tensor, same_device
 
 
 class Matmul(Function):
@@ -49,6 +49,7 @@ def _matmul(input, other, op):
     """matmul, with errors that name ``op`` (matmul, mm, bmm or dot)."""
     check_tensor(input, op)
     check_tensor(other, op, "other")
+    same_device(op, input, other)
     if input.ndim == 0 or other.ndim == 0:
         raise ValueError(f"{op}: both arguments need at least 1 dimension, got shapes "
                          f"{tuple(input.shape)} and {tuple(other.shape)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import Tensor
-from ._util import cast_to, check_tensor, float_input, make, shape_str
+from ._util import cast_to, check_tensor, float_input, make, same_device, shape_str
 
 
 # ---------------------------------------------------------------- binary
@@ -36,7 +36,8 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        need_a, need_b = ctx.needs_input_grad
+        ctx.save_for_backward(a if need_b else None, b if need_a else None)  # only what is used
         return ctx.backend.multiply(a, b)
 
     @staticmethod
@@ -52,7 +53,7 @@ class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
         out = ctx.backend.divide(a, b)
-        ctx.save_for_backward(b, out)
+        ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
         return out
 
     @staticmethod
@@ -419,6 +420,7 @@ def where(condition, input=None, other=None) -> Tensor:
         return nonzero(condition, as_tuple=True)
     if condition.data.dtype.kind != "b":
         raise TypeError(f"where: condition must be a bool tensor, got {condition.dtype.name}")
+    same_device("where", condition, input, other)
     dt = _dt.result_type(input, other)
     a, b = cast_to(input, dt), cast_to(other, dt)
     try:
