@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from .autograd.grad_mode import is_grad_enabled
 from .ops import convert, creation, indexing, linalg, pointwise as pw, reduction as red, shape
-from .random import _rng
+from .random import _rng, uniform_array
 from .tensor import Tensor
 
 # ---------------------------------------------------------------- operators
@@ -204,13 +204,14 @@ def _random_fill(name, sample):
         self._check_inplace(name)
         if not self.is_floating_point():
             raise TypeError(f"{name}: expects a floating point tensor, got {self.dtype.name}")
-        return _overwrite(self, name, sample(_rng(generator), tuple(self.shape), *args, **kwargs))
+        arr = sample(_rng(generator), tuple(self.shape), self.data.dtype, *args, **kwargs)
+        return _overwrite(self, name, arr)
     method.__name__ = name
     return method
 
 
-uniform_ = _random_fill("uniform_", lambda rng, shp, a=0.0, b=1.0: rng.uniform(a, b, shp))
-normal_ = _random_fill("normal_", lambda rng, shp, mean=0.0, std=1.0: rng.normal(mean, std, shp))
+uniform_ = _random_fill("uniform_", lambda rng, shp, dt, a=0.0, b=1.0: uniform_array(rng, a, b, shp, dt))
+normal_ = _random_fill("normal_", lambda rng, shp, dt, mean=0.0, std=1.0: rng.normal(mean, std, shp))
 
 
 def _bernoulli_(self, p=0.5, *, generator=None):

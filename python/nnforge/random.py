@@ -75,6 +75,21 @@ def set_rng_state(state: dict) -> None:
     default_generator.set_state(state)
 
 
+def uniform_array(rng: np.random.Generator, low: float, high: float, shape, np_dtype) -> np.ndarray:
+    """Samples on [low, high) in ``np_dtype``. Drawing in float64 and rounding
+    down to float32/float16 would sometimes give ``high`` itself, so the unit
+    sample is drawn on the dtype's own grid and the result capped below ``high``."""
+    np_dtype = np.dtype(np_dtype)
+    bits = {2: 11, 4: 24}.get(np_dtype.itemsize, 53)  # significand bits of float16/32/64
+    u = rng.random(shape)
+    if bits < 53:
+        u = np.floor(u * 2.0 ** bits) * 2.0 ** -bits
+    out = np.asarray(low + (high - low) * u).astype(np_dtype)
+    if high > low:
+        np.minimum(out, np.nextafter(np_dtype.type(high), np_dtype.type(low)), out=out)
+    return out
+
+
 def _rng(generator: Generator | None) -> np.random.Generator:
     if generator is None:
         return default_generator._rng

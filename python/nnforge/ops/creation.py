@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..device import as_device
-from ..random import _rng
+from ..random import _rng, uniform_array
 from ..tensor import Tensor
 
 
@@ -213,7 +213,7 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1)."""
     dt = _float_dtype(dtype, "rand")
-    arr = _rng(generator).random(_size(size, "rand"), dtype=np.float64).astype(dt.np)
+    arr = uniform_array(_rng(generator), 0.0, 1.0, _size(size, "rand"), dt.np)
     return _finish(arr, device, requires_grad, "rand")
 
 
@@ -267,7 +267,7 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
         raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
     dt = _float_dtype(dtype, "uniform")
     size = _size((size,), "uniform") if not isinstance(size, int) else (size,)
-    arr = _rng(generator).uniform(low, high, size=size).astype(dt.np)
+    arr = uniform_array(_rng(generator), low, high, size, dt.np)
     return _finish(arr, device, requires_grad, "uniform")
 
 
