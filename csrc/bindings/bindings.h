@@ -13,4 +13,7 @@ void bind_config(pybind11::module_& m);
 // nnforge._C.cuda: is_built, device_count, device_name (bindings/cuda_runtime.cpp).
 void bind_cuda_runtime(pybind11::module_& m_cuda);
 
+// nnforge._C.cpu: erf, gelu, gelu_backward (bindings/activation.cpp).
+void bind_activation(pybind11::module_& m_cpu);
+
 }  // namespace nnforge

@@ -423,3 +423,46 @@ def sgd_update_(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, m
         p -= g
     else:
         p -= lr * g
+
+
+# ---------------------------------------------------------------- activations and losses (nn)
+# erf and GELU run in the nnforge._C.cpu kernels (csrc/cpu/activation.cpp);
+# numpy has no erf. The kernels take float32/float64 C-contiguous arrays;
+# float16 goes through float32.
+def _activation_kernels():
+    from .._C import cpu as kernels  # imported on first use: numpy-only code never needs it
+    return kernels
+
+
+def _kernel_call(fn, *arrays):
+    dtype = arrays[0].dtype
+    work = np.float32 if dtype == np.float16 else dtype
+    out = fn(*(np.asarray(a, dtype=work, order="C") for a in arrays))  # keeps 0-d arrays 0-d
+    return out if out.dtype == dtype else out.astype(dtype)
+
+
+def erf(a):
+    return _kernel_call(_activation_kernels().erf, a)
+
+
+def gelu(a, approximate="none"):
+    """x Phi(x) (approximate='tanh': x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) / 2)."""
+    kernels = _activation_kernels()
+    return _kernel_call(lambda x: kernels.gelu(x, approximate), a)
+
+
+def gelu_backward(g, a, approximate="none"):
+    """g * GELU'(x), x = ``a``."""
+    kernels = _activation_kernels()
+    g = np.broadcast_to(g, a.shape)
+    return _kernel_call(lambda gg, x: kernels.gelu_backward(gg, x, approximate), g, a)
+
+
+def expm1(a):
+    with _quiet():
+        return np.expm1(a)
+
+
+def put_along_axis(a, indices, values, axis):
+    """a[..., indices[i, j, ...], ...] = values along ``axis`` (in place)."""
+    np.put_along_axis(a, indices, values, axis=axis)
