@@ -836,7 +836,7 @@ def _random_graph(seed, lib):
 
 
 @requires_torch
-@pytest.mark.parametrize("seed", range(40))
+@pytest.mark.parametrize("seed", range(60))
 def test_random_graphs_match_torch(seed):
     got, expected = _random_graph(seed, nf), _random_graph(seed, torch)
     if isinstance(expected, tuple):
@@ -844,9 +844,10 @@ def test_random_graphs_match_torch(seed):
         # ops save copies more often, so it may go on (correctly): nothing to compare.
         return
     if isinstance(got, tuple):
-        # nnforge refuses stale views, and Mul/Div save values torch does not keep
-        # (see test_mul_by_constant_saves_only_what_it_needs).
-        assert "view" in got[1] or "needed for gradient computation" in got[1], got[1]
+        # nnforge refuses stale views (PyTorch rebases them); Div keeps its output
+        # where PyTorch keeps its operands (see test_div_result_can_be_edited_in_place).
+        stale_view = "view" in got[1] and "in-place" in got[1]
+        assert stale_view or got[1].startswith("Div: one of the tensors needed"), got[1]
         return
     for g, e in zip(got, expected):
         assert (g is None) == (e is None)
@@ -860,3 +861,15 @@ def test_mul_by_constant_saves_only_what_it_needs():
     h[1] = h[0] * 2  # Mul needs only the constant 2, not h[0], for its backward
     h.sum().backward()
     assert x.grad.tolist() == [[3.0, 3.0], [0.0, 0.0]]
+
+
+@pytest.mark.xfail(strict=True, reason="ops/pointwise.py Div saves its output for the divisor's "
+                                       "gradient, PyTorch saves the operands (reported; remove "
+                                       "the mark once fixed)")
+def test_div_result_can_be_edited_in_place():
+    a = leaf([2.0, 4.0])
+    b = leaf([1.0, 2.0])
+    y = a / b
+    y.add_(1)  # PyTorch: fine, DivBackward keeps a and b, not y
+    y.sum().backward()
+    assert a.grad.tolist() == [1.0, 0.5] and b.grad.tolist() == [-2.0, -1.0]
