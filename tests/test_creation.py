@@ -47,6 +47,15 @@ def test_tensor_explicit_dtype_and_requires_grad():
         nf.tensor([1, 2], requires_grad=True)
 
 
+def test_non_native_byte_order():
+    big = np.array([1.5, -2.0], dtype=">f4")
+    t = nf.tensor(big)
+    assert t.dtype is nf.float32 and t.tolist() == [1.5, -2.0]
+    assert nf.as_tensor(np.array([3], dtype=">i4")).tolist() == [3]
+    with pytest.raises(TypeError, match="from_numpy: .*byte order.*nnforge.tensor"):
+        nf.from_numpy(big)
+
+
 def test_tensor_copies_its_data():
     a = np.zeros(3, dtype=np.float32)
     t = nf.tensor(a)

@@ -15,11 +15,19 @@ from .parameter import Parameter
 from .module import Module
 from .containers import ModuleDict, ModuleList, ParameterDict, ParameterList, Sequential
 from .linear import Flatten, Identity, Linear, Unflatten
-from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
+from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswish, Hardtanh,
+                         LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU, ReLU6, RReLU,
+                         Sigmoid, SiLU, Softmax, Softmin, Softplus, Softshrink, Softsign, Tanh,
+                         Tanhshrink, Threshold)
 from .dropout import Dropout
 from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 
 __all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten",
-           "Unflatten", "ReLU", "Sigmoid", "Tanh", "Softmax", "LogSoftmax", "Dropout",
-           "MSELoss", "NLLLoss", "CrossEntropyLoss"]
+           "Unflatten",
+           # activations
+           "ReLU", "ReLU6", "LeakyReLU", "PReLU", "RReLU", "ELU", "SELU", "CELU", "GELU",
+           "SiLU", "Mish", "Softplus", "Hardswish", "Hardsigmoid", "Hardtanh", "Threshold",
+           "Sigmoid", "LogSigmoid", "Tanh", "Softsign", "Tanhshrink", "Softshrink",
+           "Hardshrink", "Softmax", "LogSoftmax", "Softmin",
+           "Dropout", "MSELoss", "NLLLoss", "CrossEntropyLoss"]

@@ -1,8 +1,9 @@
 """``nnforge.nn.functional`` (import as ``F``): the stateless form of the layers.
 
-Signatures, defaults and semantics follow ``torch.nn.functional``. Everything
-here is composed from differentiable ops in ``nnforge.ops``, so gradients come
-from the ops' own backward formulas.
+Signatures, defaults and semantics follow ``torch.nn.functional``. Activations
+are single differentiable ops (``nnforge.ops.activation``: each a ``Function``
+with its derivative beside it); this module checks the arguments, names the op
+in every error, and handles ``inplace=``. The rest is composed from ``nnforge.ops``.
 
 Losses take ``reduction`` = 'mean' | 'sum' | 'none'; the deprecated
 ``size_average``/``reduce`` arguments are accepted and mapped as PyTorch maps them.
@@ -12,12 +13,21 @@ from __future__ import annotations
 import warnings
 
 from .. import dtypes as _dt
+from ..ops import activation as _act
 from ..ops import creation, indexing, linalg, pointwise, shape
 from ..ops import reduction as _red
 from ..tensor import Tensor
 
-__all__ = ["linear", "relu", "sigmoid", "tanh", "softmax", "log_softmax", "pad", "one_hot",
-           "dropout", "mse_loss", "nll_loss", "cross_entropy"]
+__all__ = [
+    "linear", "pad", "one_hot", "dropout",
+    # activations
+    "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
+    "mish", "softplus", "hardswish", "hardsigmoid", "hardtanh", "threshold", "sigmoid",
+    "logsigmoid", "tanh", "softsign", "tanhshrink", "softshrink", "hardshrink",
+    "softmax", "log_softmax", "softmin",
+    # losses
+    "mse_loss", "nll_loss", "cross_entropy",
+]
 
 # ---------------------------------------------------------------- re-exported ops
 linear = linalg.linear
@@ -35,10 +45,110 @@ def _shape(x) -> tuple:
 
 
 # ---------------------------------------------------------------- activations
+def _apply(input: Tensor, inplace: bool, op: str, fn) -> Tensor:
+    """``fn(input)``, or written into ``input`` (with the graph updated) when ``inplace``."""
+    _check_tensor(input, op)
+    if inplace:
+        return input._inplace(f"{op}_", fn)
+    return fn(input)
+
+
 def relu(input: Tensor, inplace: bool = False) -> Tensor:
     """max(x, 0)."""
     _check_tensor(input, "relu")
     return input.relu_() if inplace else pointwise.relu(input)
+
+
+def relu6(input: Tensor, inplace: bool = False) -> Tensor:
+    """min(max(x, 0), 6) (hardtanh on [0, 6])."""
+    return _apply(input, inplace, "relu6", lambda x: _act.hardtanh(x, 0.0, 6.0))
+
+
+def leaky_relu(input: Tensor, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
+    """x for x > 0, negative_slope * x otherwise."""
+    return _apply(input, inplace, "leaky_relu", lambda x: _act.leaky_relu(x, negative_slope))
+
+
+def prelu(input: Tensor, weight: Tensor) -> Tensor:
+    """x for x > 0, weight * x otherwise; ``weight`` has 1 element or one per channel
+    (dim 1 of input)."""
+    return _act.prelu(input, weight)
+
+
+def rrelu(input: Tensor, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False,
+          inplace: bool = False, *, generator=None) -> Tensor:
+    """Randomized leaky ReLU: while ``training`` each element with x <= 0 gets its own
+    slope drawn from U(lower, upper); otherwise the slope is (lower + upper) / 2.
+    ``generator`` (our extra) defaults to the global one."""
+    op = "rrelu"
+    _check_tensor(input, op)
+    if lower > upper:
+        raise ValueError(f"{op}: lower bound ({lower}) must not be greater than the upper "
+                         f"bound ({upper})")
+    if not training:
+        return _apply(input, inplace, op, lambda x: _act.leaky_relu(x, (lower + upper) / 2))
+    if not input.is_floating_point():
+        raise TypeError(f"{op}: input must be floating point, got {input.dtype.name}")
+    noise = creation.uniform(lower, upper, _shape(input), generator=generator,
+                             dtype=input.dtype, device=input.device)
+    return _apply(input, inplace, op, lambda x: _act.rrelu_with_noise(x, noise))
+
+
+def elu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x) - 1) otherwise."""
+    return _apply(input, inplace, "elu", lambda x: _act.elu(x, alpha))
+
+
+def selu(input: Tensor, inplace: bool = False) -> Tensor:
+    """scale * elu(x, alpha) with SELU's fixed alpha ~ 1.6733 and scale ~ 1.0507."""
+    return _apply(input, inplace, "selu", _act.selu)
+
+
+def celu(input: Tensor, alpha: float = 1.0, inplace: bool = False) -> Tensor:
+    """x for x > 0, alpha * (exp(x / alpha) - 1) otherwise."""
+    return _apply(input, inplace, "celu", lambda x: _act.celu(x, alpha))
+
+
+def gelu(input: Tensor, approximate: str = "none") -> Tensor:
+    """x * Phi(x), Phi the standard normal CDF; ``approximate='tanh'`` uses
+    0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))."""
+    return _act.gelu(input, approximate)
+
+
+def silu(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * sigmoid(x) (also called swish)."""
+    return _apply(input, inplace, "silu", _act.silu)
+
+
+def mish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * tanh(softplus(x))."""
+    return _apply(input, inplace, "mish", _act.mish)
+
+
+def softplus(input: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    """log(1 + exp(beta x)) / beta, and x itself where beta * x > threshold."""
+    return _act.softplus(input, beta, threshold)
+
+
+def hardswish(input: Tensor, inplace: bool = False) -> Tensor:
+    """x * relu6(x + 3) / 6."""
+    return _apply(input, inplace, "hardswish", _act.hardswish)
+
+
+def hardsigmoid(input: Tensor, inplace: bool = False) -> Tensor:
+    """relu6(x + 3) / 6."""
+    return _apply(input, inplace, "hardsigmoid", _act.hardsigmoid)
+
+
+def hardtanh(input: Tensor, min_val: float = -1.0, max_val: float = 1.0,
+             inplace: bool = False) -> Tensor:
+    """x clamped to [min_val, max_val]."""
+    return _apply(input, inplace, "hardtanh", lambda x: _act.hardtanh(x, min_val, max_val))
+
+
+def threshold(input: Tensor, threshold: float, value: float, inplace: bool = False) -> Tensor:
+    """x where x > threshold, ``value`` elsewhere."""
+    return _apply(input, inplace, "threshold", lambda x: _act.threshold(x, threshold, value))
 
 
 def sigmoid(input: Tensor) -> Tensor:
@@ -46,8 +156,33 @@ def sigmoid(input: Tensor) -> Tensor:
     return pointwise.sigmoid(input)
 
 
+def logsigmoid(input: Tensor) -> Tensor:
+    """log(sigmoid(x)) = -softplus(-x), computed stably."""
+    return _act.logsigmoid(input)
+
+
 def tanh(input: Tensor) -> Tensor:
     return pointwise.tanh(input)
+
+
+def softsign(input: Tensor) -> Tensor:
+    """x / (1 + |x|)."""
+    return _act.softsign(input)
+
+
+def tanhshrink(input: Tensor) -> Tensor:
+    """x - tanh(x)."""
+    return _act.tanhshrink(input)
+
+
+def softshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x - lambd for x > lambd, x + lambd for x < -lambd, 0 in between."""
+    return _act.softshrink(input, lambd)
+
+
+def hardshrink(input: Tensor, lambd: float = 0.5) -> Tensor:
+    """x for |x| > lambd, 0 otherwise."""
+    return _act.hardshrink(input, lambd)
 
 
 def _require_dim(dim, op: str) -> int:
@@ -66,6 +201,15 @@ def log_softmax(input: Tensor, dim: int | None = None, _stacklevel: int = 3,
                 dtype=None) -> Tensor:
     """x_i - log sum_j exp(x_j) along ``dim`` (which must be given)."""
     return _red.log_softmax(input, _require_dim(dim, "log_softmax"), dtype)
+
+
+def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=None) -> Tensor:
+    """softmax(-x) along ``dim`` (which must be given)."""
+    dim = _require_dim(dim, "softmin")
+    _check_tensor(input, "softmin")
+    if dtype is not None:
+        input = input.to(dtype=_dt.as_dtype(dtype))
+    return _red.softmax(pointwise.neg(input), dim)
 
 
 # ---------------------------------------------------------------- dropout

@@ -77,6 +77,8 @@ def _to_numpy(data, dtype, op) -> np.ndarray:
         arr = data.device.backend.to_host(data.data)
     elif isinstance(data, (np.ndarray, np.generic)):
         arr = np.asarray(data)
+        if not arr.dtype.isnative:  # e.g. big-endian data read from a file
+            arr = arr.astype(arr.dtype.newbyteorder("="))
     else:
         try:
             arr = np.asarray(_unwrap(data))
@@ -127,6 +129,10 @@ def from_numpy(array: np.ndarray) -> Tensor:
     """A CPU tensor sharing memory with ``array`` (changes show in both)."""
     if not isinstance(array, np.ndarray):
         raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if not array.dtype.isnative:
+        raise TypeError(f"from_numpy: the array's byte order ({array.dtype.str}) is not this "
+                        "machine's, so its memory cannot be shared; use nnforge.tensor(array), "
+                        "which copies and converts")
     _dt.from_numpy_dtype(array.dtype)
     return Tensor._from_host(array)
 
