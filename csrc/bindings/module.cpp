@@ -15,7 +15,8 @@ PYBIND11_MODULE(_C, m) {
 
     py::module_ m_cpu = m.def_submodule(
         "cpu", "CPU kernels. They take and return contiguous numpy arrays and release the GIL.");
-    (void)m_cpu;  // kernel families bind here: nnforge::bind_<family>(m_cpu)
+    // Kernel families bind here: nnforge::bind_<family>(m_cpu).
+    nnforge::bind_optim(m_cpu);
     nnforge::bind_activation(m_cpu);
 
     py::module_ m_cuda = m.def_submodule("cuda", "CUDA device queries and kernels.");

@@ -405,24 +405,71 @@ def gather(a, axis, indices):
 
 
 # ---------------------------------------------------------------- optimizer updates
+# Fused kernels (csrc/cpu/optim.cpp): one pass updates a parameter and its state
+# in place. The kernels take C-contiguous float32/float64 arrays of one dtype;
+# anything else (a strided view, a float16 parameter, a state buffer of another
+# dtype) is staged: the kernel runs on contiguous copies in the compute dtype
+# and the copies of the arrays it updates are written back.
+
+def _optim_step(kernel, name, param, grad, states, **options):
+    """Runs ``kernel(param, grad, *states, **options)``, staging arrays it cannot take."""
+    from .. import _C  # here, so that this section is all the optimizer code in the file
+
+    if param.dtype.kind != "f":
+        raise TypeError(f"{name}: param has dtype {param.dtype}; optimizers update "
+                        "floating-point tensors")
+    compute = param.dtype if param.dtype in (np.float32, np.float64) else np.dtype(np.float32)
+
+    def stage(a):
+        if a is None or (a.dtype == compute and a.flags.c_contiguous):
+            return a
+        return np.array(a, dtype=compute, order="C")
+
+    staged = [stage(a) for a in (param, grad, *states)]
+    getattr(_C.cpu, kernel)(*staged, **options)
+    for original, copy in zip((param, *states), (staged[0], *staged[2:])):
+        if copy is not original and original is not None:
+            np.copyto(original, copy, casting="unsafe")
+
+
 def sgd_update_(p, g, buf, *, lr, momentum, dampening, weight_decay, nesterov, maximize,
                 first_step):
-    """One SGD step in place on ``p`` (and on the momentum buffer ``buf``)."""
-    if maximize:
-        g = -g
-    if weight_decay:
-        g = g + weight_decay * p
-    if momentum:
-        if first_step:
-            np.copyto(buf, g)
-        else:
-            buf *= momentum
-            buf += (1 - dampening) * g
-        g = g + momentum * buf if nesterov else buf
-    if lr == 1:
-        p -= g
-    else:
-        p -= lr * g
+    """One SGD step in place on ``p`` (and on the momentum buffer ``buf``, None
+    without momentum); ``first_step`` sets the buffer to the gradient."""
+    _optim_step("sgd_update", "sgd_update_", p, g, (buf,), lr=lr, momentum=momentum,
+                dampening=dampening, weight_decay=weight_decay, nesterov=nesterov,
+                maximize=maximize, first_step=first_step)
+
+
+def adam_update_(p, g, exp_avg, exp_avg_sq, max_exp_avg_sq, *, step, lr, beta1, beta2, eps,
+                 weight_decay, amsgrad, maximize, decoupled_weight_decay):
+    """One Adam (AdamW with ``decoupled_weight_decay``) step in place; ``step``
+    counts from 1; ``max_exp_avg_sq`` is None unless ``amsgrad``."""
+    _optim_step("adam_update", "adam_update_", p, g, (exp_avg, exp_avg_sq, max_exp_avg_sq),
+                step=step, lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                amsgrad=amsgrad, maximize=maximize,
+                decoupled_weight_decay=decoupled_weight_decay)
+
+
+def rmsprop_update_(p, g, square_avg, grad_avg, momentum_buffer, *, lr, alpha, eps,
+                    weight_decay, momentum, centered, maximize):
+    """One RMSprop step in place; ``grad_avg`` is None unless ``centered``,
+    ``momentum_buffer`` None unless ``momentum > 0``."""
+    _optim_step("rmsprop_update", "rmsprop_update_", p, g, (square_avg, grad_avg, momentum_buffer),
+                lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                centered=centered, maximize=maximize)
+
+
+def adagrad_update_(p, g, state_sum, *, step, lr, lr_decay, weight_decay, eps, maximize):
+    """One Adagrad step in place on ``p`` and ``state_sum``; ``step`` counts from 1."""
+    _optim_step("adagrad_update", "adagrad_update_", p, g, (state_sum,), step=step, lr=lr,
+                lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize)
+
+
+def adadelta_update_(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay, maximize):
+    """One Adadelta step in place on ``p``, ``square_avg`` and ``acc_delta``."""
+    _optim_step("adadelta_update", "adadelta_update_", p, g, (square_avg, acc_delta), lr=lr,
+                rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
 
 
 # ---------------------------------------------------------------- activations and losses (nn)
