@@ -272,6 +272,8 @@ def test_to_variants():
     assert t.to(device="cpu", dtype=nf.int64).dtype is nf.int64
     assert t.to(nf.ones(1, dtype=nf.float64)).dtype is nf.float64
     assert t.to(float).dtype is nf.float32 and t.to(int).dtype is nf.int64
+    assert t.to(np.float64).dtype is nf.float64 and t.to(np.dtype("int32")).dtype is nf.int32
+    assert t.to(np.dtype("float64")).dtype is nf.float64 and t.to(bool).dtype is nf.bool
     assert t.cpu() is t
     assert t.type() == "nnforge.float32" and t.type(nf.float64).dtype is nf.float64
     with pytest.raises(TypeError, match="unexpected"):

@@ -357,7 +357,8 @@ class Tensor:
         for a in args:
             if isinstance(a, Tensor):
                 device, dtype = a.device, a.dtype
-            elif isinstance(a, _dt.dtype) or a in (float, int, bool):
+            elif isinstance(a, (_dt.dtype, np.dtype)) or (
+                    isinstance(a, type) and issubclass(a, (float, int, bool, np.generic))):
                 dtype = a
             else:
                 device = a

@@ -1,5 +1,13 @@
-"""Optimizers (``nf.optim``)."""
+"""Optimizers (``nf.optim``).
+
+Each optimizer keeps PyTorch's signature, defaults and state names; the update
+arithmetic runs in one fused kernel per parameter (``backend.<name>_update_``).
+"""
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
 from .optimizer import Optimizer
+from .rmsprop import RMSprop
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD"]
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]

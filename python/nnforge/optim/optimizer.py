@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ..autograd.grad_mode import no_grad
+from .. import dtypes
+from ..autograd.grad_mode import enable_grad, no_grad
+from ..ops.creation import tensor as _tensor
 from ..tensor import Tensor
 
 
@@ -18,6 +20,23 @@ class _RequiredParameter:
 
 
 required = _RequiredParameter()
+
+
+def new_step_counter() -> Tensor:
+    """``state["step"]``: a 0-d float32 tensor on the CPU, whatever the parameter's
+    device (as in PyTorch), counting the steps taken."""
+    return _tensor(0.0, dtype=dtypes.float32)
+
+
+def increment_step(state: dict) -> int:
+    """Adds one to ``state["step"]`` and returns the new count (1 on the first step).
+
+    The counter always lives on the CPU, so its numpy array is updated directly:
+    an autograd-level ``add_`` would cost tens of microseconds per parameter."""
+    step = state["step"]
+    step.data[...] = step.data + 1
+    step._bump_version()
+    return int(step.data)
 
 
 class Optimizer:
@@ -73,6 +92,14 @@ class Optimizer:
     def step(self, closure=None):
         raise NotImplementedError
 
+    @staticmethod
+    def _evaluate_closure(closure):
+        """The loss from ``closure()`` (run with grad enabled inside ``step``), or None."""
+        if closure is None:
+            return None
+        with enable_grad():
+            return closure()
+
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:
         """{"state": {index: {name: Tensor or number}}, "param_groups": [...]}, where
@@ -113,7 +140,11 @@ class Optimizer:
             p = by_index[int(idx)]
             restored = {}
             for k, v in st.items():
-                if isinstance(v, Tensor) and k != "step":
+                if k == "step":
+                    # A fresh CPU float32 counter: incremented in place, it must
+                    # not be shared with the optimizer the state came from.
+                    v = _tensor(float(v), dtype=dtypes.float32)
+                elif isinstance(v, Tensor):
                     v = v.to(p.device).to(p.dtype).clone().detach()
                 restored[k] = v
             self.state[p] = restored
