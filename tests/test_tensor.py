@@ -234,6 +234,14 @@ def test_bool_float_int_index():
         [1, 2][nf.tensor(1.0)]
 
 
+def test_contains():
+    t = nf.tensor([[1, 2], [3, 4]])
+    assert 3 in t and 5 not in t and 2.0 in t
+    assert nf.tensor(4) in t
+    with pytest.raises(TypeError, match="in: expected a Tensor or a number"):
+        "a" in t
+
+
 def test_comparison_with_none_is_identity_false():
     t = nf.ones(2)
     assert (t == None) is False  # noqa: E711

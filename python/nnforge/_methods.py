@@ -50,6 +50,13 @@ def _bool_only(op, fn):
     return method
 
 
+def _contains(self, element) -> bool:
+    """``element in t``: whether any element of ``t`` equals it, as in PyTorch."""
+    if not isinstance(element, (Tensor, int, float, bool)):
+        raise TypeError(f"in: expected a Tensor or a number, got {type(element).__name__}")
+    return bool(red.any(pw.eq(self, element)).item())
+
+
 def _invert(self):
     if self.data.dtype.kind != "b":
         raise TypeError("invert (~): only bool tensors are supported")
@@ -230,6 +237,7 @@ def install() -> None:
         setattr(Tensor, name, fn)
     Tensor.__pos__ = lambda self: self
     Tensor.__invert__ = _invert
+    Tensor.__contains__ = _contains
     Tensor.__and__ = _bool_only("and", pw.logical_and)
     Tensor.__or__ = _bool_only("or", pw.logical_or)
     Tensor.__xor__ = _bool_only("xor", pw.logical_xor)
