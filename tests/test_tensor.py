@@ -48,6 +48,15 @@ def test_repr_multiline_is_aligned_like_torch():
     assert repr(nf.tensor([[1.0, 2.0], [3.0, 4.0]])) == "tensor([[1., 2.],\n        [3., 4.]])"
 
 
+def test_format():
+    loss = nf.tensor(1.23456)
+    assert f"{loss:.3f}" == "1.235" and f"{nf.tensor(7):>3}" == "  7"
+    assert f"{loss}" == format(loss.item())  # 0-d: the number, as in PyTorch
+    assert f"{nf.tensor([1.0, 2.0])}" == repr(nf.tensor([1.0, 2.0]))
+    with pytest.raises(TypeError):
+        f"{nf.tensor([1.0, 2.0]):.2f}"
+
+
 def test_repr_nan_inf():
     r = repr(nf.tensor([float("nan"), float("inf"), -float("inf")]))
     assert "nan" in r and "inf" in r and "-inf" in r

@@ -425,6 +425,12 @@ class Tensor:
 
     __str__ = __repr__
 
+    def __format__(self, spec: str) -> str:
+        """A 0-d tensor formats as its number (``f"{loss:.4f}"``), as in PyTorch."""
+        if self.data.ndim == 0:
+            return format(self.item(), spec)
+        return object.__format__(self, spec)
+
 
 def _wrap_dim(dim: int, ndim: int, op: str) -> int:
     """Normalizes a possibly negative dim, with PyTorch's error on overflow."""
