@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-SUITES = ["mlp"]
+SUITES = ["mlp", "optim"]
 
 
 def main(argv=None) -> int:
