@@ -270,6 +270,34 @@ def test_construction_only_through_factories():
     assert nf.is_tensor(nf.ones(1)) and not nf.is_tensor(np.ones(1))
 
 
+# ---------------------------------------------------------------- copy, pickle
+def test_deepcopy_of_leaves():
+    import copy
+    x = nf.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).sum().backward()
+    y = copy.deepcopy(x)
+    assert y.tolist() == [1.0, 2.0] and y.requires_grad and y.is_leaf
+    assert y.data is not x.data and y.grad.tolist() == [2.0, 2.0] and y.grad is not x.grad
+    (y * 3).sum().backward()  # y's gradient is its own
+    assert x.grad.tolist() == [2.0, 2.0] and y.grad.tolist() == [5.0, 5.0]
+    plain = copy.deepcopy(nf.zeros(2, dtype=nf.int32))
+    assert plain.dtype is nf.int32 and plain.tolist() == [0, 0]
+    pair = copy.deepcopy([x, x])
+    assert pair[0] is pair[1]  # memo respected
+    with pytest.raises(RuntimeError, match="deepcopy: only leaf tensors"):
+        copy.deepcopy(x * 2)
+
+
+def test_pickle_roundtrip():
+    import pickle
+    for t in (nf.tensor([[1.5, 2.0]], dtype=nf.float64), nf.tensor([1, 2]), nf.tensor(True),
+              nf.zeros(2, 3).T, nf.ones(3, requires_grad=True)):
+        u = pickle.loads(pickle.dumps(t))
+        assert u.dtype is t.dtype and u.shape == t.shape and u.tolist() == t.tolist()
+        assert u.requires_grad == t.requires_grad and u.device == t.device
+    assert pickle.loads(pickle.dumps(nf.device("cuda:1"))) == nf.device("cuda:1")
+
+
 # ---------------------------------------------------------------- casts
 @pytest.mark.parametrize("method, dtype", [
     ("float", nf.float32), ("double", nf.float64), ("half", nf.float16), ("long", nf.int64),

@@ -47,6 +47,15 @@ class device:
             return NotImplemented
         return self.type == other.type and (self.index or 0) == (other.index or 0)
 
+    def __reduce__(self):
+        return (device, (str(self),))
+
+    def __copy__(self) -> "device":
+        return self  # immutable
+
+    def __deepcopy__(self, memo) -> "device":
+        return self
+
     def __hash__(self) -> int:
         return hash((self.type, self.index or 0))
 

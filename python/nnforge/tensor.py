@@ -345,6 +345,27 @@ class Tensor:
     def __hash__(self) -> int:
         return id(self)
 
+    # ---------------------------------------------------------------- copying
+    def __deepcopy__(self, memo: dict) -> "Tensor":
+        """A leaf with its own copy of the data (and of ``.grad``), as in PyTorch."""
+        if id(self) in memo:
+            return memo[id(self)]
+        if self.grad_fn is not None:
+            raise RuntimeError("deepcopy: only leaf tensors (made by the user, not recorded by "
+                               "autograd) can be deep-copied; use t.detach().clone()")
+        import copy
+        new = type(self)._make(self.device.backend.copy(self.data), self.device, self._requires_grad)
+        memo[id(self)] = new
+        if self.grad is not None:
+            new.grad = copy.deepcopy(self.grad, memo)
+        return new
+
+    def __reduce_ex__(self, protocol):
+        """Pickles the values, dtype, device and requires_grad (not .grad or the graph),
+        so tensors can cross process boundaries; checkpoints use safetensors instead."""
+        host = np.array(self.device.backend.to_host(self.data))
+        return (_rebuild_tensor, (type(self), host, str(self.device), self._requires_grad))
+
     def to(self, *args, **kwargs) -> "Tensor":
         """``to(device)``, ``to(dtype)``, ``to(device, dtype)`` or ``to(other_tensor)``;
         returns ``self`` when nothing changes. Differentiable."""
@@ -430,6 +451,11 @@ class Tensor:
         if self.data.ndim == 0:
             return format(self.item(), spec)
         return object.__format__(self, spec)
+
+
+def _rebuild_tensor(cls, array, device, requires_grad):
+    device = as_device(device)
+    return cls._make(device.backend.from_host(array), device, requires_grad)
 
 
 def _wrap_dim(dim: int, ndim: int, op: str) -> int:
