@@ -417,6 +417,15 @@ def test_seed_reseeds_from_entropy():
     assert nf.rand(3).tolist() == a
 
 
+@pytest.mark.parametrize("make", [lambda: nf.rand(3, dtype=nf.int64), lambda: nf.randn(3, dtype=nf.int32),
+                                  lambda: nf.uniform(0, 5, (3,), dtype=nf.int64),
+                                  lambda: nf.normal(0.0, 1.0, (3,), dtype=nf.bool)])
+def test_continuous_samples_refuse_integer_dtypes(make):
+    # They used to draw floats and truncate them (rand(dtype=int64) was all zeros).
+    with pytest.raises(TypeError, match="floating point dtype"):
+        make()
+
+
 def test_bad_generator_argument():
     with pytest.raises(TypeError, match="Generator"):
         nf.rand(2, generator=np.random.default_rng(0))

@@ -42,6 +42,14 @@ def _float_dtype(dtype, op):
     return _dt.get_default_dtype() if dtype is None else _dt.as_dtype(dtype, op)
 
 
+def _sample_dtype(dtype, op):
+    """The dtype of a continuous random sample: a floating one."""
+    dt = _float_dtype(dtype, op)
+    if not dt.is_floating_point:
+        raise TypeError(f"{op}: samples need a floating point dtype, got {dt.name}")
+    return dt
+
+
 def tensor(data, *, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
     """A new tensor holding a copy of ``data`` (nested lists, scalars, numpy arrays).
 
@@ -218,14 +226,14 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 # ---------------------------------------------------------------- random
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1)."""
-    dt = _float_dtype(dtype, "rand")
+    dt = _sample_dtype(dtype, "rand")
     arr = uniform_array(_rng(generator), 0.0, 1.0, _size(size, "rand"), dt.np)
     return _finish(arr, device, requires_grad, "rand")
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal."""
-    dt = _float_dtype(dtype, "randn")
+    dt = _sample_dtype(dtype, "randn")
     arr = _rng(generator).standard_normal(_size(size, "randn")).astype(dt.np)
     return _finish(arr, device, requires_grad, "randn")
 
@@ -260,7 +268,7 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, dtype=None, device=N
     if size is None:
         size = np.broadcast_shapes(np.shape(m), np.shape(s))
     size = _size((size,), "normal") if not isinstance(size, int) else (size,)
-    dt = _float_dtype(dtype if dtype is not None else
+    dt = _sample_dtype(dtype if dtype is not None else
                       (mean.dtype if isinstance(mean, Tensor) else None), "normal")
     arr = _rng(generator).normal(m, s, size=size).astype(dt.np)
     return _finish(arr, device, requires_grad, "normal")
@@ -271,7 +279,7 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
     """Samples uniformly from [low, high)."""
     if high < low:
         raise ValueError(f"uniform: high ({high}) must be >= low ({low})")
-    dt = _float_dtype(dtype, "uniform")
+    dt = _sample_dtype(dtype, "uniform")
     size = _size((size,), "uniform") if not isinstance(size, int) else (size,)
     arr = uniform_array(_rng(generator), low, high, size, dt.np)
     return _finish(arr, device, requires_grad, "uniform")
