@@ -161,6 +161,32 @@ def test_backward_seed_of_other_dtype_is_cast():
     np.testing.assert_allclose(x.grad.numpy(), [3.0, 3.0])
 
 
+@requires_torch
+def test_backward_inputs_fills_only_those_grads():
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        w = lib.tensor([3.0, 4.0], requires_grad=True)
+        h = x * w
+        loss = ((h * 2) ** 2).sum()
+        loss.backward(inputs=[w, h], retain_graph=True)
+        first = (x.grad, w.grad.clone(), h.grad.clone())
+        loss.backward(inputs=w)  # accumulates
+        return first + (w.grad,)
+    for got, expected in zip(run(nf), run(torch)):
+        if expected is None:
+            assert got is None
+        else:
+            assert_close(got, expected)
+
+
+def test_backward_inputs_errors():
+    x = leaf([1.0])
+    with pytest.raises(RuntimeError, match="backward: input 0 does not require grad"):
+        (x * 2).sum().backward(inputs=[nf.ones(1)])
+    with pytest.raises(ValueError, match="inputs is empty"):
+        (x * 2).sum().backward(inputs=[])
+
+
 def test_backward_on_leaf_itself():
     x = leaf([1.0, 2.0])
     x.backward(nf.tensor([3.0, 4.0]))

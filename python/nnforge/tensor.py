@@ -190,10 +190,12 @@ class Tensor:
             acc = self._accumulator = AccumulateGrad(self)
         return (acc, 0)
 
-    def backward(self, gradient=None, retain_graph=None, create_graph=False) -> None:
-        """Accumulates the gradient of this tensor w.r.t. the graph's leaves into their ``.grad``."""
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None) -> None:
+        """Accumulates the gradient of this tensor w.r.t. the graph's leaves (or only
+        ``inputs``) into their ``.grad``."""
         from .autograd import backward
-        backward([self], None if gradient is None else [gradient], retain_graph, create_graph)
+        backward([self], None if gradient is None else [gradient], retain_graph, create_graph,
+                 inputs=inputs)
 
     def register_hook(self, hook):
         """Calls ``hook(grad)`` when this tensor's gradient is computed; a returned

@@ -50,17 +50,52 @@ def _roots(op, tensors, grad_tensors):
     return roots, seeds, device
 
 
-def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False) -> None:
+def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
+             inputs=None) -> None:
     """Accumulates d(tensors)/d(leaf) into every leaf's ``.grad``.
 
     ``grad_tensors`` weight non-scalar roots (the vector of the
     vector-Jacobian product). The graph is freed unless ``retain_graph``.
+    With ``inputs`` (tensors that require grad), only their ``.grad`` is
+    filled, and only the part of the graph that leads to them runs.
     """
     if create_graph:
         raise NotImplementedError("backward: create_graph=True (higher-order gradients) "
                                   "is not supported by nnforge")
     roots, seeds, device = _roots("backward", tensors, grad_tensors)
-    run_backward(roots, seeds, retain_graph=bool(retain_graph), device=device)
+    if inputs is None:
+        run_backward(roots, seeds, retain_graph=bool(retain_graph), device=device)
+        return
+    inputs = _checked_inputs("backward", inputs)
+    results = run_backward(roots, seeds, retain_graph=bool(retain_graph),
+                           capture=[t._edge() for t in inputs], device=device)
+    for t, g in zip(inputs, results):
+        if g is None:
+            continue
+        if t.grad_fn is None:
+            t._edge()[0].accumulate(g)
+        else:
+            _accumulate_into(t, g)
+
+
+def _checked_inputs(op, inputs):
+    from ..tensor import Tensor
+    inputs = _as_list(inputs)
+    if not inputs:
+        raise ValueError(f"{op}: inputs is empty")
+    for i, t in enumerate(inputs):
+        if not isinstance(t, Tensor) or not t.requires_grad:
+            raise RuntimeError(f"{op}: input {i} does not require grad")
+    return inputs
+
+
+def _accumulate_into(t, g) -> None:
+    from ..tensor import Tensor
+    be = t.device.backend
+    if t.grad is None:
+        t.grad = Tensor._make(be.copy(g), t.device, False)
+    else:
+        t.grad = Tensor._make(be.add(t.grad.data, g), t.device, False)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
@@ -76,11 +111,7 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     if create_graph:
         raise NotImplementedError("grad: create_graph=True (higher-order gradients) "
                                   "is not supported by nnforge")
-    single = isinstance(inputs, Tensor)
-    inputs = _as_list(inputs)
-    for i, t in enumerate(inputs):
-        if not isinstance(t, Tensor) or not t.requires_grad:
-            raise RuntimeError(f"grad: input {i} does not require grad")
+    inputs = _checked_inputs("grad", inputs)
     roots, seeds, device = _roots("grad", outputs, grad_outputs)
     capture = [t._edge() for t in inputs]
     results = run_backward(roots, seeds, retain_graph=bool(retain_graph), capture=capture,
