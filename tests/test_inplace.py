@@ -202,7 +202,8 @@ def test_modifying_a_saved_output_raises_at_backward():
     x = nf.tensor([1.0, 2.0], requires_grad=True)
     y = x.exp()  # Exp saves its output
     y.add_(1)
-    with pytest.raises(RuntimeError, match=r"Exp.*modified by an in-place operation.*version 1.*version 0"):
+    with pytest.raises(RuntimeError,
+                       match=r"Exp.*modified by an in-place operation.*version 1.*version 0"):
         y.sum().backward()
 
 

@@ -341,7 +341,8 @@ def test_float_casts_are_differentiable(src, dst):
     check_op(lambda x: x.to(getattr(nf, dst)) * 3,
              (lambda x: x.to(getattr(torch, dst)) * 3) if HAS_TORCH else None,
              shapes=[(2, 3)], dtype=src, atol=1e-2 if "float16" in (src, dst) else None,
-             rtol=1e-2 if "float16" in (src, dst) else None, gradcheck=dst == "float64")  # finite differences need a float64 output
+             rtol=1e-2 if "float16" in (src, dst) else None,
+             gradcheck=dst == "float64")  # finite differences need a float64 output
 
 
 def test_cast_gradient_comes_back_in_the_input_dtype():

@@ -11,8 +11,10 @@ and version box, and also its ``_rebase_box``, which counts in-place ops on
 the base that were recorded in the graph: they give the base a new
 ``grad_fn``, and a view made before one no longer tells how its values
 depend on the graph; using it then raises instead of giving wrong gradients.
-(``detach()`` shares the version box only: it has no graph to go stale.) Math methods (``x.exp()``, ``x @ y``, ...) are attached from
-``nnforge.ops`` by ``_methods.py``; this file keeps the core.
+(``detach()`` shares the version box only: it has no graph to go stale.)
+
+Math methods (``x.exp()``, ``x @ y``, ...) are attached from ``nnforge.ops``
+by ``_methods.py``; this file keeps the core.
 """
 from __future__ import annotations
 

@@ -55,8 +55,9 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
         for j in range(out.numel()):
             seed = np.zeros(out.numel(), dtype=out.dtype.np)
             seed[j] = 1
-            grads = autograd_grad([out], diff_inputs, [Tensor._from_host(seed.reshape(out.shape), out.device)],
-                                  retain_graph=True, allow_unused=True)
+            seed_t = Tensor._from_host(seed.reshape(out.shape), out.device)
+            grads = autograd_grad([out], diff_inputs, [seed_t], retain_graph=True,
+                                  allow_unused=True)
             for i, g in enumerate(grads):
                 if g is not None:
                     analytical[k * len(diff_inputs) + i][j] = g.numpy().reshape(-1)
