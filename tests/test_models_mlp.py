@@ -2,7 +2,7 @@
 import pytest
 
 import nnforge as nf
-from nnforge.train.recipes import mlp_digits
+from nnforge.train.recipes.dense import mlp_digits
 
 
 def test_mlp_shapes_and_layers():

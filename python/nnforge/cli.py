@@ -6,7 +6,8 @@ import sys
 
 
 def _train(args) -> int:
-    from .train.recipes import RECIPES
+    from .train.recipes import load_all
+    RECIPES = load_all()
     key = (args.model, args.data)
     if key not in RECIPES:
         known = ", ".join(f"{m} --data {d}" for m, d in sorted(RECIPES))
