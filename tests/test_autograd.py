@@ -889,9 +889,6 @@ def test_mul_by_constant_saves_only_what_it_needs():
     assert x.grad.tolist() == [[3.0, 3.0], [0.0, 0.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="ops/pointwise.py Div saves its output for the divisor's "
-                                       "gradient, PyTorch saves the operands (reported; remove "
-                                       "the mark once fixed)")
 def test_div_result_can_be_edited_in_place():
     a = leaf([2.0, 4.0])
     b = leaf([1.0, 2.0])

@@ -49,19 +49,21 @@ class Mul(Function):
 
 
 class Div(Function):
-    # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2 = -(a/b)/b
+    # d(a/b)/da = 1/b ; d(a/b)/db = -a/b^2. The operands are saved (not the
+    # output), as PyTorch does, so the result may be edited in place afterwards.
     @staticmethod
     def forward(ctx, a, b):
-        out = ctx.backend.divide(a, b)
-        ctx.save_for_backward(b, out if ctx.needs_input_grad[1] else None)
-        return out
+        ctx.save_for_backward(a if ctx.needs_input_grad[1] else None, b)
+        return ctx.backend.divide(a, b)
 
     @staticmethod
     def backward(ctx, g):
-        b, out = ctx.saved_tensors
+        a, b = ctx.saved_tensors
         be = ctx.backend
         ga = be.divide(g, b) if ctx.needs_input_grad[0] else None
-        gb = be.negative(be.divide(be.multiply(g, out), b)) if ctx.needs_input_grad[1] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = be.negative(be.divide(be.multiply(g, a), be.multiply(b, b)))
         return ga, gb
 
 

@@ -90,8 +90,7 @@ def _view_dtype(input, dtype):
 
 def _alias(x: Tensor) -> Tensor:
     t = Tensor._make(x.data, x.device, False)
-    t._version_box = x._version_box
-    t._base = x if x._base is None else x._base
+    t._as_view_of(x)
     return t
 
 
