@@ -11,7 +11,6 @@ lr scaling the update; the fused kernel is ``backend.adadelta_update_``):
 """
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
 from .optimizer import Optimizer, increment_step, new_step_counter
 
@@ -41,22 +40,13 @@ class Adadelta(Optimizer):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay,
                                       maximize=maximize))
 
-    @no_grad()
-    def step(self, closure=None):
-        loss = self._evaluate_closure(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = new_step_counter()
-                    state["square_avg"] = zeros_like(p)
-                    state["acc_delta"] = zeros_like(p)
-                increment_step(state)
-                p.device.backend.adadelta_update_(
-                    p.data, p.grad.data, state["square_avg"].data, state["acc_delta"].data,
-                    lr=group["lr"], rho=group["rho"], eps=group["eps"],
-                    weight_decay=group["weight_decay"], maximize=group["maximize"])
-                p._bump_version()
-        return loss
+    def _update(self, p, group, state):
+        if not state:
+            state["step"] = new_step_counter()
+            state["square_avg"] = zeros_like(p)
+            state["acc_delta"] = zeros_like(p)
+        increment_step(state)
+        p.device.backend.adadelta_update_(
+            p.data, p.grad.data, state["square_avg"].data, state["acc_delta"].data,
+            lr=group["lr"], rho=group["rho"], eps=group["eps"],
+            weight_decay=group["weight_decay"], maximize=group["maximize"])

@@ -10,7 +10,6 @@ formulation; the fused kernel is ``backend.adagrad_update_``):
 """
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..ops.creation import full_like
 from .optimizer import Optimizer, increment_step, new_step_counter
 
@@ -57,18 +56,10 @@ class Adagrad(Optimizer):
             state["sum"] = full_like(p, group["initial_accumulator_value"])
         return state
 
-    @no_grad()
-    def step(self, closure=None):
-        loss = self._evaluate_closure(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self._init_state(p, group)  # groups added later start here
-                step = increment_step(state)
-                p.device.backend.adagrad_update_(
-                    p.data, p.grad.data, state["sum"].data, step=step, lr=group["lr"],
-                    lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
-                    eps=group["eps"], maximize=group["maximize"])
-                p._bump_version()
-        return loss
+    def _update(self, p, group, state):
+        state = self._init_state(p, group)  # groups added later start here
+        step = increment_step(state)
+        p.device.backend.adagrad_update_(
+            p.data, p.grad.data, state["sum"].data, step=step, lr=group["lr"],
+            lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
+            eps=group["eps"], maximize=group["maximize"])

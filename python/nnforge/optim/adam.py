@@ -12,7 +12,6 @@ formulation; the fused kernel is ``backend.adam_update_``):
 """
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
 from .optimizer import Optimizer, increment_step, new_step_counter
 
@@ -55,31 +54,21 @@ class Adam(Optimizer):
                                       maximize=maximize,
                                       decoupled_weight_decay=decoupled_weight_decay))
 
-    @no_grad()
-    def step(self, closure=None):
-        loss = self._evaluate_closure(closure)
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = new_step_counter()
-                    state["exp_avg"] = zeros_like(p)
-                    state["exp_avg_sq"] = zeros_like(p)
-                if group["amsgrad"] and "max_exp_avg_sq" not in state:
-                    state["max_exp_avg_sq"] = zeros_like(p)
-                step = increment_step(state)
-                max_sq = state["max_exp_avg_sq"].data if group["amsgrad"] else None
-                p.device.backend.adam_update_(
-                    p.data, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data, max_sq,
-                    step=step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
-                    weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
-                    maximize=group["maximize"],
-                    decoupled_weight_decay=group["decoupled_weight_decay"])
-                p._bump_version()
-        return loss
+    def _update(self, p, group, state):
+        if not state:
+            state["step"] = new_step_counter()
+            state["exp_avg"] = zeros_like(p)
+            state["exp_avg_sq"] = zeros_like(p)
+        if group["amsgrad"] and "max_exp_avg_sq" not in state:
+            state["max_exp_avg_sq"] = zeros_like(p)
+        step = increment_step(state)
+        beta1, beta2 = group["betas"]
+        max_sq = state["max_exp_avg_sq"].data if group["amsgrad"] else None
+        p.device.backend.adam_update_(
+            p.data, p.grad.data, state["exp_avg"].data, state["exp_avg_sq"].data, max_sq,
+            step=step, lr=group["lr"], beta1=beta1, beta2=beta2, eps=group["eps"],
+            weight_decay=group["weight_decay"], amsgrad=group["amsgrad"],
+            maximize=group["maximize"], decoupled_weight_decay=group["decoupled_weight_decay"])
 
 
 class AdamW(Adam):

@@ -89,16 +89,24 @@ class Optimizer:
                     with no_grad():
                         p.grad.zero_()
 
+    @no_grad()
     def step(self, closure=None):
-        raise NotImplementedError
+        """One update of every parameter that has a gradient; returns the loss
+        of ``closure()`` (evaluated with grad enabled first) when one is given."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self._update(p, group, self.state[p])
+                    p._bump_version()
+        return loss
 
-    @staticmethod
-    def _evaluate_closure(closure):
-        """The loss from ``closure()`` (run with grad enabled inside ``step``), or None."""
-        if closure is None:
-            return None
-        with enable_grad():
-            return closure()
+    def _update(self, p, group: dict, state: dict) -> None:
+        """Updates ``p`` in place from ``p.grad`` with the group's hyperparameters."""
+        raise NotImplementedError
 
     # ---------------------------------------------------------------- checkpoints
     def state_dict(self) -> dict:

@@ -12,7 +12,6 @@ fused kernel is ``backend.rmsprop_update_``):
 """
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from ..ops.creation import zeros_like
 from .optimizer import Optimizer, increment_step, new_step_counter
 
@@ -47,29 +46,20 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
-    @no_grad()
-    def step(self, closure=None):
-        loss = self._evaluate_closure(closure)
-        for group in self.param_groups:
-            use_momentum, centered = group["momentum"] > 0, group["centered"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state["step"] = new_step_counter()
-                    state["square_avg"] = zeros_like(p)
-                if use_momentum and "momentum_buffer" not in state:
-                    state["momentum_buffer"] = zeros_like(p)
-                if centered and "grad_avg" not in state:
-                    state["grad_avg"] = zeros_like(p)
-                increment_step(state)
-                p.device.backend.rmsprop_update_(
-                    p.data, p.grad.data, state["square_avg"].data,
-                    state["grad_avg"].data if centered else None,
-                    state["momentum_buffer"].data if use_momentum else None,
-                    lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-                    weight_decay=group["weight_decay"], momentum=group["momentum"],
-                    centered=centered, maximize=group["maximize"])
-                p._bump_version()
-        return loss
+    def _update(self, p, group, state):
+        use_momentum, centered = group["momentum"] > 0, group["centered"]
+        if not state:
+            state["step"] = new_step_counter()
+            state["square_avg"] = zeros_like(p)
+        if use_momentum and "momentum_buffer" not in state:
+            state["momentum_buffer"] = zeros_like(p)
+        if centered and "grad_avg" not in state:
+            state["grad_avg"] = zeros_like(p)
+        increment_step(state)
+        p.device.backend.rmsprop_update_(
+            p.data, p.grad.data, state["square_avg"].data,
+            state["grad_avg"].data if centered else None,
+            state["momentum_buffer"].data if use_momentum else None,
+            lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+            weight_decay=group["weight_decay"], momentum=group["momentum"],
+            centered=centered, maximize=group["maximize"])

@@ -11,7 +11,6 @@ step does (PyTorch's formulation, Sutskever et al. 2013 for Nesterov):
 """
 from __future__ import annotations
 
-from ..autograd.grad_mode import no_grad
 from .optimizer import Optimizer, required
 
 
@@ -41,25 +40,13 @@ class SGD(Optimizer):
                                       weight_decay=weight_decay, nesterov=nesterov,
                                       maximize=maximize))
 
-    @no_grad()
-    def step(self, closure=None):
-        loss = self._evaluate_closure(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                be = p.device.backend
-                state = self.state[p]
-                buf = state.get("momentum_buffer")
-                if group["momentum"] != 0 and buf is None:
-                    buf = state["momentum_buffer"] = p.new_zeros(tuple(p.shape))
-                    first = True
-                else:
-                    first = False
-                be.sgd_update_(p.data, p.grad.data, None if buf is None else buf.data,
-                               lr=group["lr"], momentum=group["momentum"],
-                               dampening=group["dampening"], weight_decay=group["weight_decay"],
-                               nesterov=group["nesterov"], maximize=group["maximize"],
-                               first_step=first)
-                p._bump_version()
-        return loss
+    def _update(self, p, group, state):
+        buf = state.get("momentum_buffer")
+        first = group["momentum"] != 0 and buf is None
+        if first:
+            buf = state["momentum_buffer"] = p.new_zeros(tuple(p.shape))
+        p.device.backend.sgd_update_(
+            p.data, p.grad.data, None if buf is None else buf.data, lr=group["lr"],
+            momentum=group["momentum"], dampening=group["dampening"],
+            weight_decay=group["weight_decay"], nesterov=group["nesterov"],
+            maximize=group["maximize"], first_step=first)
