@@ -18,6 +18,7 @@ PYBIND11_MODULE(_C, m) {
     // Kernel families bind here: nnforge::bind_<family>(m_cpu).
     nnforge::bind_optim(m_cpu);
     nnforge::bind_activation(m_cpu);
+    nnforge::bind_loss(m_cpu);
 
     py::module_ m_cuda = m.def_submodule("cuda", "CUDA device queries and kernels.");
     nnforge::bind_cuda_runtime(m_cuda);

@@ -513,3 +513,50 @@ def expm1(a):
 def put_along_axis(a, indices, values, axis):
     """a[..., indices[i, j, ...], ...] = values along ``axis`` (in place)."""
     np.put_along_axis(a, indices, values, axis=axis)
+
+
+# Fused cross entropy (csrc/cpu/loss.cpp): logits (N, C, d1, ...) are viewed as
+# (N, C, D), targets (N, d1, ...) as (N, D); per-position results come back
+# in the targets' shape.
+def _class_layout(z, target):
+    n, c = z.shape[0], z.shape[1]
+    d = 1
+    for s in z.shape[2:]:
+        d *= s
+    work = np.float32 if z.dtype == np.float16 else z.dtype
+    z3 = np.asarray(z, dtype=work, order="C").reshape(n, c, d)
+    t2 = np.asarray(target, dtype=np.int64, order="C").reshape(n, d)
+    return z3, t2, work
+
+
+def cross_entropy_forward(z, target, weight, ignore_index, smoothing):
+    """Per position: (loss, logsumexp over classes, weight of the target), each of the
+    targets' shape; loss = -sum_c q_c log softmax(z)_c with the weighted, smoothed
+    target q, 0 at ignore_index. Raises IndexError for a target outside [0, C)."""
+    z3, t2, work = _class_layout(z, target)
+    w = None if weight is None else np.asarray(weight, dtype=work, order="C")
+    loss, lse, wy, bad = _activation_kernels().cross_entropy_forward(
+        z3, t2, w, int(ignore_index), float(smoothing))
+    if bad >= 0:
+        c = z.shape[1]
+        raise IndexError(f"target {int(t2.reshape(-1)[bad])} is out of bounds for {c} classes "
+                         f"(valid: 0 to {c - 1}, or ignore_index={ignore_index})")
+    shape, dtype = target.shape, z.dtype
+    return tuple(a.reshape(shape).astype(dtype, copy=False) for a in (loss, lse, wy))
+
+
+def cross_entropy_backward(z, target, weight, lse, wy, g, ignore_index, smoothing):
+    """dL/dz of ``cross_entropy_forward`` for the upstream gradient ``g`` per position
+    (broadcast to the targets' shape): softmax(z) minus the target distribution, scaled."""
+    z3, t2, work = _class_layout(z, target)
+    pos = t2.shape
+    w = None if weight is None else np.asarray(weight, dtype=work, order="C")
+
+    def as_pos(a):
+        if a.shape != target.shape:  # e.g. a 0-d upstream gradient for 'sum' and 'mean'
+            a = np.broadcast_to(a, target.shape)
+        return np.asarray(a, dtype=work, order="C").reshape(pos)
+
+    gz = _activation_kernels().cross_entropy_backward(
+        z3, t2, w, as_pos(lse), as_pos(wy), as_pos(g), int(ignore_index), float(smoothing))
+    return gz.reshape(z.shape).astype(z.dtype, copy=False)
