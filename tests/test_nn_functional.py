@@ -397,3 +397,48 @@ def test_bad_dtypes_and_arguments():
         F.cross_entropy(nf.randn(2, 3), [0, 1])
     with pytest.raises(ValueError, match="at least 1 dimension"):
         F.cross_entropy(nf.tensor(1.0), nf.tensor(0))
+
+
+# ---------------------------------------------------------------- exports and layouts
+def test_every_functional_name_and_module_class_is_exported():
+    for name in F.__all__:
+        assert callable(getattr(F, name)), name
+    listed = ["ReLU", "LeakyReLU", "GELU", "PReLU", "ELU", "SiLU", "SELU", "Softplus", "Mish",
+              "RReLU", "Hardswish", "Sigmoid", "Softsign", "Tanh", "Hardtanh", "Hardsigmoid",
+              "Tanhshrink", "Softshrink", "Hardshrink", "Softmax", "LogSoftmax", "MSELoss",
+              "L1Loss", "BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "NLLLoss",
+              "KLDivLoss", "HuberLoss"]  # DESIGN.md's list
+    for name in listed:
+        assert issubclass(getattr(nn, name), nn.Module), name
+        assert name in nn.__all__, name
+
+
+def test_cross_entropy_on_permuted_sequence_logits_vs_pytorch():
+    """(N, T, C) logits seen as (N, C, T): a non-contiguous input, as in sequence models."""
+    torch = pytest.importorskip("torch")
+    x = rng().standard_normal((3, 7, 5)).astype(np.float32)
+    t = class_targets((3, 7), 5, ignore_index=-100)
+    xn = nf.tensor(x, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    loss_n = F.cross_entropy(xn.permute(0, 2, 1), nf.tensor(t), label_smoothing=0.1)
+    loss_t = torch.nn.functional.cross_entropy(xt.permute(0, 2, 1), torch.tensor(t),
+                                               label_smoothing=0.1)
+    loss_n.backward(), loss_t.backward()
+    np.testing.assert_allclose(loss_n.item(), loss_t.item(), rtol=1e-6)
+    np.testing.assert_allclose(xn.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_cross_entropy_dtypes():
+    x = rng().standard_normal((4, 6))
+    t = nf.tensor([0, 5, 2, 2])
+    l64 = F.cross_entropy(nf.tensor(x), t)
+    l32 = F.cross_entropy(nf.tensor(x, dtype=nf.float32), t)
+    l16 = F.cross_entropy(nf.tensor(x, dtype=nf.float16), t)
+    assert (l64.dtype, l32.dtype, l16.dtype) == (nf.float64, nf.float32, nf.float16)
+    assert l32.item() == pytest.approx(l64.item(), rel=1e-6)
+    assert l16.item() == pytest.approx(l64.item(), rel=2e-3)
+    x16 = nf.tensor(x, dtype=nf.float16, requires_grad=True)
+    F.cross_entropy(x16, t).backward()
+    assert x16.grad.dtype == nf.float16
+    np.testing.assert_allclose(x16.grad.numpy(), np.exp(x) / np.exp(x).sum(1, keepdims=True) / 4
+                               - np.eye(6)[[0, 5, 2, 2]] / 4, atol=2e-3)

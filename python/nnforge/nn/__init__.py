@@ -20,7 +20,8 @@ from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswi
                          Sigmoid, SiLU, Softmax, Softmin, Softplus, Softshrink, Softsign, Tanh,
                          Tanhshrink, Threshold)
 from .dropout import Dropout
-from .loss import CrossEntropyLoss, MSELoss, NLLLoss
+from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
+                   MSELoss, NLLLoss, SmoothL1Loss)
 
 __all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten",
@@ -30,4 +31,7 @@ __all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleLis
            "SiLU", "Mish", "Softplus", "Hardswish", "Hardsigmoid", "Hardtanh", "Threshold",
            "Sigmoid", "LogSigmoid", "Tanh", "Softsign", "Tanhshrink", "Softshrink",
            "Hardshrink", "Softmax", "LogSoftmax", "Softmin",
-           "Dropout", "MSELoss", "NLLLoss", "CrossEntropyLoss"]
+           "Dropout",
+           # losses
+           "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
+           "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]

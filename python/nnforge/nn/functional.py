@@ -1,12 +1,16 @@
 """``nnforge.nn.functional`` (import as ``F``): the stateless form of the layers.
 
 Signatures, defaults and semantics follow ``torch.nn.functional``. Activations
-are single differentiable ops (``nnforge.ops.activation``: each a ``Function``
-with its derivative beside it); this module checks the arguments, names the op
-in every error, and handles ``inplace=``. The rest is composed from ``nnforge.ops``.
+and losses are single differentiable ops (``nnforge.ops.activation`` and
+``nnforge.ops.loss``: each a ``Function`` with its derivative beside it); this
+module checks the arguments, names the op in every error, and handles
+``inplace=`` and the reductions. The rest is composed from ``nnforge.ops``.
 
 Losses take ``reduction`` = 'mean' | 'sum' | 'none'; the deprecated
 ``size_average``/``reduce`` arguments are accepted and mapped as PyTorch maps them.
+Unlike PyTorch (which warns and broadcasts), pointwise losses require input and
+target of the same shape: a broadcast there is almost always a bug, e.g.
+(N, 1) against (N,).
 """
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ import warnings
 from .. import dtypes as _dt
 from ..ops import activation as _act
 from ..ops import creation, indexing, linalg, pointwise, shape
+from ..ops import loss as _loss
 from ..ops import reduction as _red
+from ..ops._util import cast_to
 from ..tensor import Tensor
 
 __all__ = [
@@ -25,8 +31,10 @@ __all__ = [
     "mish", "softplus", "hardswish", "hardsigmoid", "hardtanh", "threshold", "sigmoid",
     "logsigmoid", "tanh", "softsign", "tanhshrink", "softshrink", "hardshrink",
     "softmax", "log_softmax", "softmin",
-    # losses
-    "mse_loss", "nll_loss", "cross_entropy",
+    # losses and metrics
+    "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "binary_cross_entropy",
+    "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "cross_entropy",
+    "zero_one_loss", "accuracy",
 ]
 
 # ---------------------------------------------------------------- re-exported ops
@@ -233,20 +241,22 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     return input.mul_(scaled_mask) if inplace else pointwise.mul(input, scaled_mask)
 
 
-# ---------------------------------------------------------------- losses
+# ---------------------------------------------------------------- losses: arguments
 _REDUCTIONS = ("none", "mean", "sum")
 
 
-def _reduction(op: str, size_average, reduce, reduction_: str) -> str:
+def _reduction(op: str, size_average, reduce, reduction_: str,
+               allowed: tuple = _REDUCTIONS) -> str:
     if size_average is not None or reduce is not None:
         warnings.warn(f"{op}: size_average and reduce are deprecated, use reduction='...'",
                       DeprecationWarning, stacklevel=3)
         size_average = True if size_average is None else size_average
         reduce = True if reduce is None else reduce
         reduction_ = "none" if not reduce else ("mean" if size_average else "sum")
-    if reduction_ not in _REDUCTIONS:
+    if reduction_ not in allowed:
+        names = ", ".join(repr(r) for r in allowed[:-1]) + f" or {allowed[-1]!r}"
         raise ValueError(f"{op}: {reduction_!r} is not a valid value for reduction; "
-                         "expected 'none', 'mean' or 'sum'")
+                         f"expected {names}")
     return reduction_
 
 
@@ -258,27 +268,60 @@ def _reduce(loss: Tensor, reduction_: str) -> Tensor:
     return loss
 
 
+def _pair(op: str, input, target):
+    """Checks a pointwise loss's input and target (tensors of one shape) and
+    promotes both to their common floating dtype."""
+    _check_tensor(input, op)
+    _check_tensor(target, op, "target")
+    if _shape(input) != _shape(target):
+        raise ValueError(f"{op}: input of shape {_shape(input)} and target of shape "
+                         f"{_shape(target)} must have the same shape")
+    dt = _dt.result_type(input, target)
+    if not dt.is_floating_point:
+        dt = _dt.get_default_dtype()
+    return cast_to(input, dt), cast_to(target, dt)
+
+
+def _elementwise_weight(op: str, weight, input: Tensor):
+    """A weight that broadcasts to the input's shape without changing it, in its dtype."""
+    if weight is None:
+        return None
+    _check_tensor(weight, op, "weight")
+    return _broadcastable_to(op, "weight", weight, input)
+
+
+def _broadcastable_to(op: str, name: str, t: Tensor, input: Tensor) -> Tensor:
+    s, target = _shape(t), _shape(input)
+    ok = len(s) <= len(target) and all(a in (1, b) for a, b in zip(s[::-1], target[::-1]))
+    if not ok:
+        raise ValueError(f"{op}: {name} of shape {s} must broadcast to the input's shape "
+                         f"{target}")
+    return cast_to(t, input.dtype)
+
+
+# ---------------------------------------------------------------- losses: regression
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
-             reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+             reduction: str = "mean", weight: Tensor | None = None, *,
+             half: bool = False) -> Tensor:
     """(input - target)^2, reduced. ``weight`` (same shape as input) weights each
     element; the weighted mean divides by sum(weight).
 
-    Unlike PyTorch (which warns and broadcasts), input and target must have the same
-    shape: a broadcast here is almost always a bug, e.g. (N, 1) against (N,).
+    ``half=True`` (our extra) halves the loss: E = 1/2 * sum_i ||o_i - t_i||^2 with
+    reduction='sum', the classic form whose gradient is o - t; 'mean' and 'none'
+    are halved the same way.
     """
-    _check_tensor(input, "mse_loss")
-    _check_tensor(target, "mse_loss", "target")
-    red = _reduction("mse_loss", size_average, reduce, reduction)
-    if _shape(input) != _shape(target):
-        raise ValueError(f"mse_loss: input of shape {_shape(input)} and target of shape "
-                         f"{_shape(target)} must have the same shape")
+    op = "mse_loss"
+    red = _reduction(op, size_average, reduce, reduction)
+    input, target = _pair(op, input, target)
     diff = pointwise.sub(input, target)
     sq = pointwise.mul(diff, diff)
+    if half:
+        sq = pointwise.mul(sq, 0.5)
     if weight is None:
         return _reduce(sq, red)
-    _check_tensor(weight, "mse_loss", "weight")
+    _check_tensor(weight, op, "weight")
     if _shape(weight) != _shape(input):
-        raise ValueError(f"mse_loss: weight of shape {_shape(weight)} must have the input's "
+        raise ValueError(f"{op}: weight of shape {_shape(weight)} must have the input's "
                          f"shape {_shape(input)}")
     weighted = pointwise.mul(sq, weight)
     if red == "mean":
@@ -286,6 +329,118 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     return _reduce(weighted, red)
 
 
+def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+            reduction: str = "mean", weight: Tensor | None = None) -> Tensor:
+    """|input - target|, reduced. With ``weight`` (input's shape) the weighted mean
+    divides by sum(weight), as in PyTorch."""
+    op = "l1_loss"
+    red = _reduction(op, size_average, reduce, reduction)
+    input, target = _pair(op, input, target)
+    if weight is None:
+        return _loss.L1.apply(input, target, red)
+    weight = _same_shape_weight(op, weight, input)
+    weighted = pointwise.mul(_loss.L1.apply(input, target, "none"), weight)
+    if red == "mean":
+        return pointwise.div(_red.sum(weighted), _red.sum(weight))
+    return _reduce(weighted, red)
+
+
+def _same_shape_weight(op, weight, input):
+    _check_tensor(weight, op, "weight")
+    if _shape(weight) != _shape(input):
+        raise ValueError(f"{op}: weight of shape {_shape(weight)} must have the input's "
+                         f"shape {_shape(input)}")
+    return cast_to(weight, input.dtype)
+
+
+def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
+               weight: Tensor | None = None) -> Tensor:
+    """With d = input - target: d^2 / 2 where |d| < delta, delta * (|d| - delta / 2)
+    elsewhere. With ``weight`` (input's shape) 'mean' is the plain mean of the
+    weighted losses, as in PyTorch (not divided by sum(weight))."""
+    op = "huber_loss"
+    red = _reduction(op, None, None, reduction)
+    if not delta > 0:
+        raise ValueError(f"{op}: delta must be positive, got {delta}")
+    input, target = _pair(op, input, target)
+    if weight is None:
+        return _loss.Huber.apply(input, target, float(delta), red)
+    weight = _same_shape_weight(op, weight, input)
+    return _reduce(pointwise.mul(_loss.Huber.apply(input, target, float(delta), "none"), weight),
+                   red)
+
+
+def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
+                   reduction: str = "mean", beta: float = 1.0) -> Tensor:
+    """With d = input - target: d^2 / (2 beta) where |d| < beta, |d| - beta / 2
+    elsewhere; beta = 0 gives the L1 loss."""
+    op = "smooth_l1_loss"
+    red = _reduction(op, size_average, reduce, reduction)
+    if beta < 0:
+        raise ValueError(f"{op}: beta must be non-negative, got {beta}")
+    input, target = _pair(op, input, target)
+    if beta == 0:
+        return _loss.L1.apply(input, target, red)
+    return _loss.SmoothL1.apply(input, target, float(beta), red)
+
+
+# ---------------------------------------------------------------- losses: binary
+def binary_cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
+                         size_average=None, reduce=None, reduction: str = "mean") -> Tensor:
+    """-w [t log(x) + (1 - t) log(1 - x)] for probabilities x in [0, 1]; each log is
+    clamped at -100 (as in PyTorch), so x = 0 or 1 gives a finite loss.
+    ``weight`` broadcasts to the input's shape."""
+    op = "binary_cross_entropy"
+    red = _reduction(op, size_average, reduce, reduction)
+    input, target = _pair(op, input, target)
+    inside = pointwise.logical_and(pointwise.ge(input, 0), pointwise.le(input, 1))
+    if not bool(_red.all(inside)):
+        raise ValueError(f"{op}: all elements of input should be between 0 and 1 (they are "
+                         "probabilities; use binary_cross_entropy_with_logits for logits)")
+    weight = _elementwise_weight(op, weight, input)
+    return _loss.BinaryCrossEntropy.apply(input, target, weight, red)
+
+
+def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
+                                     weight: Tensor | None = None, size_average=None,
+                                     reduce=None, reduction: str = "mean",
+                                     pos_weight: Tensor | None = None) -> Tensor:
+    """binary_cross_entropy(sigmoid(x), t), computed from the logits x in the
+    log-sum-exp form pos_weight * t * softplus(-x) + (1 - t) * softplus(x), with
+    softplus(z) = max(z, 0) + log1p(exp(-|z|)): finite and accurate for any finite
+    x (|x| ~ 1e4 included). ``pos_weight`` weights the positive term per class (it
+    broadcasts along the last dim); ``weight`` broadcasts to the input's shape."""
+    op = "binary_cross_entropy_with_logits"
+    red = _reduction(op, size_average, reduce, reduction)
+    input, target = _pair(op, input, target)
+    weight = _elementwise_weight(op, weight, input)
+    if pos_weight is not None:
+        _check_tensor(pos_weight, op, "pos_weight")
+        pos_weight = _broadcastable_to(op, "pos_weight", pos_weight, input)
+    return _loss.BinaryCrossEntropyWithLogits.apply(input, target, weight, pos_weight, red)
+
+
+# ---------------------------------------------------------------- losses: distributions
+def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
+           reduction: str = "mean", log_target: bool = False) -> Tensor:
+    """KL(target || q) pointwise, with ``input`` = log q: target * (log target - input)
+    (0 where target = 0), or exp(t) * (t - input) with ``log_target``.
+
+    reduction='batchmean' divides the sum by the batch size (the KL divergence per
+    sample); 'mean' divides by the number of elements and warns, as in PyTorch.
+    """
+    op = "kl_div"
+    red = _reduction(op, size_average, reduce, reduction, ("none", "batchmean", "sum", "mean"))
+    if red == "mean":
+        warnings.warn(f"{op}: reduction='mean' divides the total loss by both the batch size "
+                      "and the support size; 'batchmean' divides only by the batch size and "
+                      "agrees with the definition of the KL divergence", UserWarning,
+                      stacklevel=2)
+    input, target = _pair(op, input, target)
+    return _loss.KLDiv.apply(input, target, red, bool(log_target))
+
+
+# ---------------------------------------------------------------- losses: classes
 _INTEGER_DTYPES = (_dt.uint8, _dt.int8, _dt.int16, _dt.int32, _dt.int64)
 
 
@@ -314,6 +469,12 @@ def _class_layout(op: str, input: Tensor, target: Tensor):
 
 
 def _check_targets(op: str, target: Tensor, n_classes: int, ignore_index: int) -> None:
+    """IndexError for a class index outside [0, C) that is not ``ignore_index``.
+    The common case (all in range) costs two reductions."""
+    if target.numel() == 0:
+        return
+    if int(_red.amin(target)) >= 0 and int(_red.amax(target)) < n_classes:
+        return
     valid = pointwise.ne(target, ignore_index)
     bad = pointwise.logical_and(valid, pointwise.logical_or(pointwise.lt(target, 0),
                                                             pointwise.ge(target, n_classes)))
@@ -330,32 +491,7 @@ def _check_weight(op: str, weight, n_classes: int, input: Tensor):
     if _shape(weight) != (n_classes,):
         raise ValueError(f"{op}: weight of shape {_shape(weight)} must have one entry per class, "
                          f"shape ({n_classes},), for input of shape {_shape(input)}")
-    return weight.to(input.dtype)
-
-
-def _class_dim_view(weight: Tensor, ndim: int) -> Tensor:
-    """A (C,) weight shaped (1, C, 1, ...) to broadcast against (N, C, d1, ...)."""
-    return shape.reshape(weight, (1, -1) + (1,) * (ndim - 2))
-
-
-def _nll(logp: Tensor, target: Tensor, weight, ignore_index: int, red: str):
-    """The core of nll_loss over checked (N, C, d1, ...) log-probabilities:
-    loss_i = -w[y_i] * logp[i, y_i], zero where y_i == ignore_index; 'mean' divides
-    by the summed weight of the counted targets (PyTorch's weighted mean).
-    Returns (reduced loss, per-element weights w_i)."""
-    valid = pointwise.ne(target, ignore_index)
-    safe = pointwise.where(valid, target, 0)  # any in-range class; masked out below
-    picked = shape.squeeze(indexing.gather(logp, 1, shape.unsqueeze(safe, 1)), 1)
-    w = valid.to(logp.dtype)
-    if weight is not None:
-        w = pointwise.mul(weight[safe], w)
-    loss = pointwise.neg(pointwise.mul(picked, w))
-    if red == "none":
-        return loss, w
-    total = _red.sum(loss)
-    if red == "sum":
-        return total, w
-    return pointwise.div(total, _red.sum(w)), w
+    return cast_to(weight, input.dtype)
 
 
 def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_average=None,
@@ -375,7 +511,7 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
     n_classes = logp.shape[1]
     weight = _check_weight(op, weight, n_classes, input)
     _check_targets(op, tgt, n_classes, ignore_index)
-    loss, _ = _nll(logp, tgt, weight, ignore_index, red)
+    loss = _loss.NllLoss.apply(logp, tgt, weight, int(ignore_index), red)
     if unbatched and red == "none":
         loss = shape.squeeze(loss, 0)
     return loss
@@ -384,14 +520,21 @@ def nll_loss(input: Tensor, target: Tensor, weight: Tensor | None = None, size_a
 def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
                   size_average=None, ignore_index: int = -100, reduce=None,
                   reduction: str = "mean", label_smoothing: float = 0.0) -> Tensor:
-    """Cross entropy between logits and targets: log_softmax over dim 1, then the
-    negative log-likelihood.
+    """Cross entropy between logits and targets: log_softmax over the class dim
+    (dim 1, or dim 0 for an unbatched input) and the negative log-likelihood, fused
+    in one op whose gradient is softmax(input) - target distribution.
 
     ``target`` is either class indices (int64, shape as for ``nll_loss``, with
     ``ignore_index``) or class probabilities (float, the input's shape). With
     ``label_smoothing`` = e the target becomes (1 - e) * target + e / C, i.e. for
     class indices loss = (1 - e) * nll + e / C * sum_c(-w_c * logp_c), both parts
     reduced the same way (PyTorch's formula, weighted mean included).
+
+    >>> import nnforge as nf
+    >>> logits = nf.tensor([[2.0, 0.0, 0.0]], requires_grad=True)
+    >>> loss = nf.nn.functional.cross_entropy(logits, nf.tensor([0]))
+    >>> round(loss.item(), 4)
+    0.2395
     """
     op = "cross_entropy"
     _check_tensor(input, op)
@@ -413,43 +556,68 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Tensor | None = None,
             raise ValueError(f"{op}: class-probability targets must have the input's shape "
                              f"{_shape(input)}, got {_shape(target)} (class-index targets "
                              "must be int64)")
-        return _soft_cross_entropy(input, target, weight, red, label_smoothing, class_dim)
+        input, target = _pair(op, input, target)
+        if weight is not None:
+            weight = cast_to(weight, input.dtype)
+        return _loss.SoftCrossEntropy.apply(input, target, weight, red, float(label_smoothing),
+                                            class_dim)
 
-    logits, tgt, unbatched = _class_layout(op, input, target)
-    _check_targets(op, tgt, n_classes, ignore_index)
-    logp = _red.log_softmax(logits, 1)
-    loss, w = _nll(logp, tgt, weight, ignore_index, red)
-    if label_smoothing > 0.0:
-        # smooth_i = -sum_c w_c logp[i, c], zero at ignored targets
-        lp = logp if weight is None else pointwise.mul(logp, _class_dim_view(weight, logp.ndim))
-        smooth = pointwise.neg(_red.sum(lp, 1))
-        smooth = pointwise.mul(smooth, pointwise.ne(tgt, ignore_index).to(logp.dtype))
-        if red == "mean":
-            smooth = pointwise.div(_red.sum(smooth), _red.sum(w))
-        elif red == "sum":
-            smooth = _red.sum(smooth)
-        loss = pointwise.add(pointwise.mul(loss, 1.0 - label_smoothing),
-                             pointwise.mul(smooth, label_smoothing / n_classes))
+    logits, tgt, unbatched = _class_layout(op, input, target)  # targets checked by the op
+    loss = _loss.CrossEntropy.apply(logits, tgt, weight, int(ignore_index), red,
+                                    float(label_smoothing))
     if unbatched and red == "none":
         loss = shape.squeeze(loss, 0)
     return loss
 
 
-def _soft_cross_entropy(input, target, weight, red, label_smoothing, class_dim):
-    """loss_i = -sum_c w_c * t_ic * logp_ic; 'mean' divides by the number of
-    samples N * d1 * ... (not by the weights, as PyTorch does for probabilities)."""
-    n_classes = input.shape[class_dim]
-    logp = _red.log_softmax(input, class_dim)
-    if label_smoothing > 0.0:
-        target = pointwise.add(pointwise.mul(target, 1.0 - label_smoothing),
-                               label_smoothing / n_classes)
-    prod = pointwise.mul(logp, target)
-    if weight is not None:
-        w = weight if input.ndim == 1 else _class_dim_view(weight, input.ndim)
-        prod = pointwise.mul(prod, w)
-    loss = pointwise.neg(_red.sum(prod, class_dim))
-    if red == "mean":
-        return pointwise.div(_red.sum(loss), loss.numel())  # 0 samples: 0/0 = nan
-    if red == "sum":
-        return _red.sum(loss)
-    return loss
+# ---------------------------------------------------------------- metrics (not differentiable)
+def _predicted_labels(op: str, input: Tensor, target: Tensor) -> Tensor:
+    """Class labels from ``input``: scores (N, C, d1, ...) against targets (N, d1, ...)
+    (or (C,) against ()) give their argmax over the class dim; an input of the
+    target's shape is taken as labels already."""
+    _check_tensor(input, op)
+    _check_tensor(target, op, "target")
+    if input.ndim == target.ndim + 1 and input.ndim >= 1:
+        expected = (input.shape[0],) + tuple(input.shape[2:]) if input.ndim > 1 else ()
+        if _shape(target) != expected:
+            raise ValueError(f"{op}: expected target of shape {expected} for scores of shape "
+                             f"{_shape(input)}, got {_shape(target)}")
+        return _red.argmax(input.detach(), dim=1 if input.ndim > 1 else 0)
+    if _shape(input) != _shape(target):
+        raise ValueError(f"{op}: input of shape {_shape(input)} must be class scores with one "
+                         f"more dim than target {_shape(target)} (classes in dim 1), or labels "
+                         "of the target's shape")
+    return input.detach()
+
+
+def zero_one_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:
+    """The 0-1 loss: 1 where the predicted label differs from ``target``, else 0.
+
+    ``input`` holds class scores (logits or probabilities, classes in dim 1: the
+    prediction is their argmax) or labels of the target's shape. 'mean' gives the
+    error rate, 'sum' the number of errors, 'none' the per-element 0/1 values, as
+    a tensor of the default float dtype. Not differentiable (a step function);
+    train with cross_entropy. For binary logits pass ``(logits > 0)`` as labels.
+
+    >>> import nnforge as nf
+    >>> F = nf.nn.functional
+    >>> F.zero_one_loss(nf.tensor([[2.0, 1.0], [0.0, 3.0]]), nf.tensor([0, 0])).item()
+    0.5
+    """
+    op = "zero_one_loss"
+    red = _reduction(op, None, None, reduction)
+    wrong = pointwise.ne(_predicted_labels(op, input, target), target)
+    return _reduce(wrong.to(_dt.get_default_dtype()), red)
+
+
+def accuracy(input: Tensor, target: Tensor) -> Tensor:
+    """The fraction of predictions equal to ``target`` (1 - the mean 0-1 loss), as a
+    0-d tensor; ``input`` as for ``zero_one_loss``. Not differentiable.
+
+    >>> import nnforge as nf
+    >>> nf.nn.functional.accuracy(nf.tensor([1, 2, 3, 4]), nf.tensor([1, 2, 0, 4])).item()
+    0.75
+    """
+    op = "accuracy"
+    right = pointwise.eq(_predicted_labels(op, input, target), target)
+    return _red.mean(right.to(_dt.get_default_dtype()))
