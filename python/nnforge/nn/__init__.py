@@ -1,5 +1,5 @@
 """``nnforge.nn``: Module and Parameter, containers, layers, activations, losses,
-plus ``nn.functional`` (as F) and ``nn.init``.
+plus ``nn.functional`` (as F), ``nn.init`` and ``nn.utils``.
 
 >>> import nnforge as nf
 >>> from nnforge import nn
@@ -22,8 +22,9 @@ from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswi
 from .dropout import Dropout
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
+from . import utils
 
-__all__ = ["functional", "init", "Parameter", "Module", "Sequential", "ModuleList",
+__all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten",
            "Unflatten",
            # activations
