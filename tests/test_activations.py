@@ -407,3 +407,63 @@ def test_kernels_check_their_arguments():
         k.gelu_backward(np.ones(3, np.float32), np.ones(3))
     with pytest.raises(TypeError, match="erf: x must be a numpy array, got list"):
         k.erf([1.0, 2.0])
+
+
+def _gelu_reference(x, approximate):
+    x = np.asarray(x, np.float64)
+    if approximate == "tanh":
+        u = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)
+        t = np.tanh(u)
+        dt = (1 - t * t) * math.sqrt(2 / math.pi) * (1 + 3 * 0.044715 * x ** 2)
+        return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * dt
+    cdf = 0.5 * np.vectorize(math.erfc, otypes=[np.float64])(-x / math.sqrt(2))
+    return x * cdf, cdf + x * np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)
+
+
+@pytest.mark.parametrize("approximate", ["none", "tanh"])
+def test_float32_gelu_keeps_relative_precision_in_the_left_tail(approximate):
+    """The float kernels (vectorized erfc / sigmoid forms) against float64 math:
+    relative error below 2e-5 down to x = -10 for the exact form (where 1 + erf
+    would cancel), absolute error below 1e-6 everywhere."""
+    x = np.concatenate([np.linspace(-12, 9, 40001), np.linspace(-1e-3, 1e-3, 101)])
+    x32 = x.astype(np.float32)
+    ref_y, ref_d = _gelu_reference(x32, approximate)
+    y = cpu_backend.gelu(x32, approximate).astype(np.float64)
+    d = cpu_backend.gelu_backward(np.ones_like(x32), x32, approximate).astype(np.float64)
+    np.testing.assert_allclose(y, ref_y, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(d, ref_d, atol=3e-6, rtol=0)
+    if approximate == "none":
+        tail = (x32 > -10) & (np.abs(ref_y) > 0)
+        np.testing.assert_allclose(y[tail], ref_y[tail], rtol=2e-5)
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2"])
+def test_gelu_kernels_every_isa_agrees(isa):
+    """The portable and AVX2 builds (the tests above run the widest one this CPU
+    has) against float64 math, in a fresh process with NNFORGE_ISA set."""
+    import os
+    import subprocess
+    import sys
+    from nnforge._C import cpu_features
+    if isa == "avx2" and not (cpu_features()["avx2"] and cpu_features()["fma"]):
+        pytest.skip("this CPU has no AVX2 + FMA")
+    script = (
+        "import math, numpy as np, nnforge._C as C\n"
+        "from nnforge.backend import cpu\n"
+        f"assert C.selected_isa() == {isa!r}\n"
+        "x = np.linspace(-12, 9, 4001)\n"
+        "erfc = np.vectorize(math.erfc)\n"
+        "cdf = 0.5 * erfc(-x / math.sqrt(2))\n"
+        "for dt, tol in ((np.float32, 1e-6), (np.float64, 1e-13)):\n"
+        "    y = cpu.gelu(x.astype(dt))\n"
+        "    d = cpu.gelu_backward(np.ones(x.shape, dt), x.astype(dt))\n"
+        "    assert np.abs(y - x * cdf).max() < tol, dt\n"
+        "    pdf = np.exp(-0.5 * x * x) / math.sqrt(2 * math.pi)\n"
+        "    assert np.abs(d - cdf - x * pdf).max() < 3 * tol, dt\n"
+        "    yt = cpu.gelu(x.astype(dt), 'tanh')\n"
+        "    u = math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)\n"
+        "    assert np.abs(yt - 0.5 * x * (1 + np.tanh(u))).max() < tol, dt\n"
+        "print('ok')\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, NNFORGE_ISA=isa))
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

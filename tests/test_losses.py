@@ -405,7 +405,7 @@ def test_integer_targets_are_promoted_for_pointwise_losses():
     np.testing.assert_allclose(x.grad.numpy(), [-0.5, 0.0])
 
 
-# ---------------------------------------------------------------- the fused kernels (csrc/cpu/loss.cpp)
+# ---------------------------------------------------------------- kernels (csrc/cpu/loss*.cpp)
 def ce_reference(z, t, w, ignore_index, e):
     """Per-position loss, logsumexp and gradient (upstream 1) in float64 numpy."""
     z = z.astype(np.float64)
@@ -525,7 +525,8 @@ def test_cross_entropy_kernels_every_isa_agrees(isa):
                 logp = z64 - np.log(np.exp(z64).sum(1, keepdims=True))
                 assert np.allclose(lse, np.log(np.exp(z64).sum(1)), rtol=2e-6), shape
                 p = np.exp(logp)
-                print(float(loss.sum()), float(np.abs(g).sum()), float(np.abs(p.sum(1) - 1).max()))
+                print(float(loss.sum()), float(np.abs(g).sum()),
+                      float(np.abs(p.sum(1) - 1).max()))
         print("ok")
     """ % isa)
     env = dict(__import__("os").environ, NNFORGE_ISA=isa)

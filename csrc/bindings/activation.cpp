@@ -51,8 +51,9 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj) {
 bool tanh_flag(const char* kernel, const std::string& approximate) {
     if (approximate == "none") return false;
     if (approximate == "tanh") return true;
-    throw std::invalid_argument(std::string(kernel) + ": approximate must be 'none' or 'tanh', got '" +
-                                approximate + "'");
+    throw std::invalid_argument(std::string(kernel) +
+                                ": approximate must be 'none' or 'tanh', got '" + approximate +
+                                "'");
 }
 
 py::array new_like(const py::array& a) {

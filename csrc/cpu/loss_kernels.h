@@ -20,18 +20,18 @@
 // else up to kTile consecutive positions of one sample, whose C x kTile block
 // stays in cache); tiles are shared among OpenMP threads from
 // kLossParallelMin elements up. Inside a tile the loops over classes (D = 1)
-// or positions (D > 1) are the vectorized ones; float uses a polynomial exp
-// the compiler vectorizes (within 2 ulp of std::exp), double uses std::exp.
+// or positions (D > 1) are the vectorized ones; float uses exp_vec
+// (vec_math.h, within 2 ulp of std::exp), double uses std::exp.
 // NaN in a row of logits makes its loss and gradient NaN; a row of -inf gives
 // NaN too (as log_softmax does); -inf among finite logits is a probability of 0.
 #pragma once
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 
 #include "cpu/loss.h"
+#include "cpu/vec_math.h"
 
 #if defined(NNFORGE_OPENMP)
 #include <omp.h>
@@ -48,36 +48,6 @@ namespace {
 
 constexpr int64_t kTile = 256;  // positions per tile when D > 1
 
-// e^x for float, x <= 88: x = k ln2 + r with |r| <= ln2 / 2, e^r by its Taylor
-// series to degree 7 (truncation error < 1e-8 relative, below float's 6e-8
-// epsilon) and 2^k built in the exponent bits. Branch-free (the comparisons
-// become vector selects), so loops over it vectorize. Results below float's
-// normal range are flushed to 0; NaN stays NaN.
-inline float exp_vec(float x) {
-    const float kLog2e = 1.44269504088896341f;
-    const float kLn2Hi = 0.693145751953125f;  // ln 2 split so that k * kLn2Hi is exact
-    const float kLn2Lo = 1.42860682030941723e-6f;
-    const float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds to an integer
-    float xc = x < -87.0f ? -87.0f : x;
-    xc = xc > 88.0f ? 88.0f : xc;
-    const float k = (xc * kLog2e + kRound) - kRound;
-    const float r = (xc - k * kLn2Hi) - k * kLn2Lo;
-    float p = 1.0f / 5040.0f;
-    p = p * r + 1.0f / 720.0f;
-    p = p * r + 1.0f / 120.0f;
-    p = p * r + 1.0f / 24.0f;
-    p = p * r + 1.0f / 6.0f;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(k) + 127) * (1 << 23);
-    float scale;
-    std::memcpy(&scale, &bits, sizeof scale);
-    const float e = p * scale;
-    return x < -87.0f ? 0.0f : e;
-}
-
-inline double exp_vec(double x) { return std::exp(x); }
 
 // body(begin, end) over tiles [0, tiles): split among threads when the work is large.
 template <typename Body>
