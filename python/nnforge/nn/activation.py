@@ -53,8 +53,8 @@ class LeakyReLU(Module):
     """x for x > 0, negative_slope * x otherwise.
 
     >>> import nnforge as nf
-    >>> nf.nn.LeakyReLU(0.1)(nf.tensor([-2.0, 3.0]))
-    tensor([-0.2000,  3.0000])
+    >>> nf.nn.LeakyReLU(0.25)(nf.tensor([-2.0, 3.0])).tolist()
+    [-0.5, 3.0]
     """
 
     def __init__(self, negative_slope: float = 0.01, inplace: bool = False):
