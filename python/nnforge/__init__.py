@@ -49,6 +49,8 @@ from . import data
 from . import models
 from . import io
 from .io import load, save
+from . import train
+from . import viz
 
 _methods.install()
 

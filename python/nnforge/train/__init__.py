@@ -1,4 +1,19 @@
-"""Training: loops and recipes that the ``nnforge train`` command runs."""
-from .loop import evaluate, fit_classifier, train_epoch
+"""Training: ``fit`` with metrics, callbacks and a progress bar, checkpoints that
+resume bit for bit, and the recipes that ``nnforge train`` runs.
 
-__all__ = ["train_epoch", "evaluate", "fit_classifier"]
+>>> import nnforge as nf
+>>> nf.train.metrics.get_metric("acc")[0]
+'accuracy'
+"""
+from . import callbacks, metrics
+from .callbacks import (Callback, EarlyStopping, GradientClipping, LRSchedulerCallback,
+                        ModelCheckpoint, ProgressBar)
+from .checkpoint import Resumed, load_weights, read_weights, resume, training_state
+from .fit import FitLoop, History, evaluate, fit
+from .loop import fit_classifier, train_epoch
+from .report import training_summary, write_run_outputs
+
+__all__ = ["fit", "evaluate", "History", "FitLoop", "resume", "Resumed", "load_weights",
+           "read_weights", "training_state", "Callback", "ProgressBar", "EarlyStopping",
+           "ModelCheckpoint", "LRSchedulerCallback", "GradientClipping", "metrics", "callbacks",
+           "write_run_outputs", "training_summary", "train_epoch", "fit_classifier"]

@@ -1,10 +1,11 @@
 """A plain supervised training loop: epochs of minibatch steps with a progress
-bar, then evaluation. The full fit loop with callbacks grows from this."""
+bar, then evaluation. ``nf.train.fit`` (fit.py) is the full loop, with metrics,
+callbacks and checkpoints; these stay for code written against them
+(``nf.train.evaluate`` is fit.py's, which returns a dict: this module's
+``evaluate`` returns (loss, accuracy))."""
 from __future__ import annotations
 
 import time
-
-from tqdm.auto import tqdm
 
 from ..autograd.grad_mode import no_grad
 
@@ -40,6 +41,7 @@ def evaluate(model, loader, loss_fn) -> tuple:
 def fit_classifier(model, train_loader, test_loader, loss_fn, optimizer, epochs: int,
                    *, progress: bool = True, log=print) -> dict:
     """Trains for ``epochs`` and logs one line per epoch; returns the history."""
+    from tqdm.auto import tqdm
     history = {"train_loss": [], "test_loss": [], "test_acc": []}
     bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not progress)
     for epoch in bar:

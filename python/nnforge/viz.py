@@ -1,0 +1,221 @@
+"""Plots saved as PNG files: learning curves and image grids.
+
+matplotlib is an optional extra (``pip install 'nnforge[plot]'``); it is
+imported when a plot is made, never by ``import nnforge``. Plots are drawn
+on their own ``Figure`` with the Agg canvas, so pyplot's global state (and
+the backend of a notebook) is left alone. Files are written atomically.
+
+>>> import nnforge as nf
+>>> nf.viz.have_matplotlib() in (True, False)
+True
+"""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+
+import numpy as np
+
+__all__ = ["plot_history", "image_grid", "have_matplotlib"]
+
+_INSTALL_HINT = "install nnforge[plot] (pip install 'nnforge[plot]') or matplotlib itself"
+
+
+def have_matplotlib() -> bool:
+    """True when matplotlib can be imported (the plots here need it)."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        return False
+    return True
+
+
+def _figure(op: str, figsize):
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(f"nnforge.viz.{op} needs matplotlib, which is not installed: "
+                          f"{_INSTALL_HINT}") from e
+    fig = Figure(figsize=figsize, dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path, op: str) -> str:
+    path = os.fspath(path)
+    if not path.lower().endswith(".png"):
+        raise ValueError(f"nnforge.viz.{op}: path must end with .png, got {path!r}")
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, f".{os.path.basename(path)}.tmp")
+    try:
+        fig.savefig(tmp, format="png")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
+
+
+# --------------------------------------------------------------------------- learning curves
+_NOT_PLOTTED = {"epoch", "epoch_time", "samples_per_s"}
+
+
+def _panels(history: dict) -> list:
+    """[(title, [(label, key), ...]), ...]: the loss, then each metric (training
+    and validation together), then the lr when it changed."""
+    keys = [k for k in history if k not in _NOT_PLOTTED]
+    names = []
+    for k in keys:
+        base = k[4:] if k.startswith("val_") else k
+        if base != "lr" and base not in names:
+            names.append(base)
+    names.sort(key=lambda n: n != "loss")
+    panels = []
+    for name in names:
+        lines = [(label, key) for label, key in (("train", name), ("validation", f"val_{name}"))
+                 if key in history]
+        panels.append((name, lines))
+    lrs = [v for v in history.get("lr", []) if v is not None]
+    if len(set(lrs)) > 1:
+        panels.append(("learning rate", [("lr", "lr")]))
+    return panels
+
+
+def plot_history(history, path, *, title: str | None = None) -> str:
+    """Saves learning curves of a ``fit`` History (or any dict of per-epoch lists)
+    as a PNG: one panel for the loss, one per metric (training and validation
+    curves together), and one for the learning rate when it changed. Returns
+    the path.
+
+    >>> # nf.viz.plot_history(nf.train.fit(...), "out/learning_curves.png")
+    """
+    if not hasattr(history, "items"):
+        raise TypeError(f"plot_history: history must be a dict of per-epoch lists (a fit "
+                        f"History), got {type(history).__name__}")
+    panels = _panels(history)
+    if not panels:
+        raise ValueError(f"plot_history: nothing to plot; history has keys {list(history)}")
+    n = len(panels)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig = _figure("plot_history", (4.2 * cols, 3.2 * rows))
+    from matplotlib.ticker import MaxNLocator
+    for i, (name, lines) in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for label, key in lines:
+            values = history[key]
+            epochs = history.get("epoch") or list(range(1, len(values) + 1))
+            pts = [(e, v) for e, v in zip(epochs, values)
+                   if v is not None and math.isfinite(v)]
+            if pts:
+                ax.plot(*zip(*pts), marker="o" if len(pts) < 30 else None, markersize=3,
+                        label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if name in ("learning rate",) or (name == "loss" and _spans_decades(history, lines)):
+            ax.set_yscale("log")
+        if len(lines) > 1:
+            ax.legend()
+        ax.grid(True, alpha=0.3)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path, "plot_history")
+
+
+def _spans_decades(history, lines) -> bool:
+    values = [v for _, key in lines for v in history[key]
+              if v is not None and math.isfinite(v) and v > 0]
+    return bool(values) and max(values) / min(values) > 100
+
+
+# --------------------------------------------------------------------------- image grids
+def _as_images(images) -> np.ndarray:
+    """(N, H, W) grey or (N, H, W, C) colour float images from the accepted layouts."""
+    if hasattr(images, "detach") and hasattr(images, "numpy"):  # an nnforge (or torch) tensor
+        images = images.detach()
+        images = images.cpu().numpy() if hasattr(images, "cpu") else images.numpy()
+    arr = np.asarray(images)
+    if arr.dtype == object or arr.dtype.kind not in "biuf":
+        raise TypeError(f"image_grid: images must be numbers, got dtype {arr.dtype}")
+    shape = arr.shape
+    if arr.ndim == 2:  # (N, H*W) flat square images
+        side = math.isqrt(shape[1])
+        if side * side != shape[1] or side == 0:
+            raise ValueError(f"image_grid: images of shape {shape} are flat but {shape[1]} is "
+                             "not a square number; reshape them to (N, H, W)")
+        arr = arr.reshape(shape[0], side, side)
+    elif arr.ndim == 4:
+        if shape[1] in (1, 3, 4) and shape[-1] not in (1, 3, 4):  # channels first
+            arr = np.moveaxis(arr, 1, -1)
+        if arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        elif arr.shape[-1] not in (3, 4):
+            raise ValueError(f"image_grid: images of shape {shape} have "
+                             f"{arr.shape[-1]} channels; expected 1, 3 or 4")
+    elif arr.ndim != 3:
+        raise ValueError(f"image_grid: images must have shape (N, H, W), (N, H, W, C), "
+                         f"(N, C, H, W) or (N, H*W), got {shape}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"image_grid: no images (shape {shape})")
+    return arr.astype(np.float64)
+
+
+def image_grid(images, path, nrow: int = 8, titles=None, *, vmin: float | None = None,
+               vmax: float | None = None, cmap: str = "gray", scale: float = 1.0,
+               title: str | None = None) -> str:
+    """Saves images side by side as one PNG, ``nrow`` images per row (as
+    torchvision's ``make_grid``); returns the path.
+
+    ``images``: an array or tensor of shape (N, H, W), (N, H, W, C) or (N, C, H, W)
+    with C in 1, 3, 4, or (N, H*W) for flat square images (digits' 64 pixels
+    become 8x8). All images share one grey scale from ``vmin`` to ``vmax``
+    (default: the smallest and largest value over all images, so a
+    reconstruction and its original compare); NaNs show as blank. Colour
+    images are clipped to [vmin, vmax] and scaled to [0, 1].
+    ``titles``: one string per image (e.g. predicted labels), or None.
+    ``scale``: inches per image; ``title``: a title over the grid.
+
+    >>> # nf.viz.image_grid(samples.reshape(-1, 8, 8), "out/samples.png", nrow=10)
+    """
+    arr = _as_images(images)
+    n = arr.shape[0]
+    if isinstance(nrow, bool) or not isinstance(nrow, (int, np.integer)) or nrow < 1:
+        raise ValueError(f"image_grid: nrow (images per row) must be a positive int, got {nrow!r}")
+    if titles is not None:
+        titles = [str(t) for t in titles]
+        if len(titles) != n:
+            raise ValueError(f"image_grid: {len(titles)} titles for {n} images")
+    if not scale > 0:
+        raise ValueError(f"image_grid: scale must be positive, got {scale!r}")
+    finite = arr[np.isfinite(arr)]
+    lo = float(vmin) if vmin is not None else (float(finite.min()) if finite.size else 0.0)
+    hi = float(vmax) if vmax is not None else (float(finite.max()) if finite.size else 1.0)
+    if hi <= lo:
+        hi = lo + 1.0  # a constant image: shown as one flat shade instead of failing
+
+    cols = min(int(nrow), n)
+    rows = math.ceil(n / cols)
+    h, w = arr.shape[1], arr.shape[2]
+    aspect = h / w
+    cell_h = scale * aspect + (0.25 if titles else 0.0)
+    fig = _figure("image_grid", (scale * cols, cell_h * rows + (0.4 if title else 0.0)))
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        img = arr[i]
+        if img.ndim == 3:  # colour: imshow wants [0, 1]
+            ax.imshow(np.clip((img - lo) / (hi - lo), 0.0, 1.0), interpolation="nearest")
+        else:
+            ax.imshow(img, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_axis_off()
+        if titles:
+            ax.set_title(titles[i], fontsize=8)
+    if title:
+        fig.suptitle(title)
+    fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9 if title else 0.99,
+                        wspace=0.05, hspace=0.35 if titles else 0.05)
+    return _save(fig, path, "image_grid")
