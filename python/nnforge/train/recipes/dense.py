@@ -77,7 +77,9 @@ def mlp_digits(*, epochs: int = 40, batch_size: int = 32, lr: float = 0.01, mome
     config = {"recipe": "mlp/digits", "hidden": hidden, "seed": seed, "lr": lr,
               "batch_size": batch_size, "momentum": momentum, "weight_decay": weight_decay}
     if out_dir is not None:
-        callbacks.append(ModelCheckpoint(out_dir, monitor="val_loss", extra=config))
+        # "Best" is judged on the training loss: the val_ columns here are the
+        # held-out test split, and choosing a checkpoint by it would leak the test set.
+        callbacks.append(ModelCheckpoint(out_dir, monitor="loss", extra=config))
     start, history = 0, None
     if resume is not None:
         state = resume_from(resume, model, opt, loader=train, callbacks=callbacks)
