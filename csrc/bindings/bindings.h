@@ -16,6 +16,9 @@ void bind_cuda_runtime(pybind11::module_& m_cuda);
 // nnforge._C.cpu: erf, gelu, gelu_backward (bindings/activation.cpp).
 void bind_activation(pybind11::module_& m_cpu);
 
+// nnforge._C.cpu: gemm, gemm_config (bindings/gemm.cpp).
+void bind_gemm(pybind11::module_& m_cpu);
+
 // nnforge._C.cpu: cross_entropy_forward, cross_entropy_backward (bindings/loss.cpp).
 void bind_loss(pybind11::module_& m_cpu);
 

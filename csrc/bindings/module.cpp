@@ -19,6 +19,7 @@ PYBIND11_MODULE(_C, m) {
     nnforge::bind_optim(m_cpu);
     nnforge::bind_activation(m_cpu);
     nnforge::bind_loss(m_cpu);
+    nnforge::bind_gemm(m_cpu);
 
     py::module_ m_cuda = m.def_submodule("cuda", "CUDA device queries and kernels.");
     nnforge::bind_cuda_runtime(m_cuda);

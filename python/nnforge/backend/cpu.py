@@ -3,8 +3,8 @@
 Every function takes and returns numpy arrays (never Tensors, never numpy
 scalars: results of reductions over all elements are 0-d arrays). The ops in
 ``nnforge.ops`` call only these names; the CUDA backend offers the same ones.
-Matrix products go through ``matmul`` alone, so the hand-written GEMM replaces
-numpy's in one place.
+Matrix products go through ``matmul`` and ``linear`` (x W^T + b, fused), both
+on the hand-written GEMM (csrc/cpu/gemm/): no CPU matmul calls numpy's BLAS.
 """
 from __future__ import annotations
 
@@ -382,10 +382,63 @@ def nonzero(a):
 
 
 # ---------------------------------------------------------------- linear algebra
+# float32 and float64 products run in the hand-written GEMM (csrc/cpu/gemm/,
+# bound as _C.cpu.gemm), which reads transposed and sliced views in place;
+# float16 is computed in float32. Only dtypes numpy multiplies without BLAS
+# (integers) stay with numpy's loops.
+_GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+_gemm_kernel = None
+
+
+def _gemm():
+    global _gemm_kernel
+    if _gemm_kernel is None:
+        from .._C import cpu as kernels  # on first use: numpy-only code never needs it
+        _gemm_kernel = kernels.gemm
+    return _gemm_kernel
+
+
+def _gemm_dtype(a, b):
+    """The dtype to compute a @ b in with the GEMM, and the result's dtype (None, None
+    for dtypes the GEMM does not take)."""
+    dt = a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype)
+    if dt in _GEMM_DTYPES:
+        return dt, dt
+    if dt == np.float16:
+        return np.dtype(np.float32), dt
+    return None, None
+
+
 def matmul(a, b):
-    """The one CPU matrix product. Batched over leading dims, numpy semantics."""
+    """The one CPU matrix product, with numpy.matmul's semantics (1-D operands,
+    broadcast batch dims; a 0-d array for two vectors)."""
+    work, result = _gemm_dtype(a, b)
+    if work is None:
+        with _quiet():
+            return ensure_array(np.matmul(a, b))
+    out = _gemm()(a.astype(work, copy=False), b.astype(work, copy=False))
+    return out if result == work else out.astype(result)
+
+
+def linear(x, w, b=None, activation=None):
+    """act(x @ w.T + b) for a 2-D x (n, in), w (out, in) and b (out,), () or None,
+    activation None, 'relu' or 'gelu_tanh'. For float32/float64 operands of one
+    dtype, the GEMM adds the bias and applies the activation as it writes each
+    tile of the result (no extra pass over it)."""
+    dt = x.dtype
+    if dt in _GEMM_DTYPES and w.dtype == dt and (b is None or b.dtype == dt):
+        if b is not None and b.ndim == 0:
+            b = np.broadcast_to(b, (w.shape[0],))
+        return _gemm()(x, w.T, bias=b, activation=activation)
+    y = matmul(x, swap_last(w))
     with _quiet():
-        return ensure_array(np.matmul(a, b))
+        if b is not None:
+            y = y + b
+        if activation == "relu":
+            y = relu(y)
+        elif activation == "gelu_tanh":
+            y = gelu(y, approximate="tanh")
+    return y
 
 
 def view(a, shape):

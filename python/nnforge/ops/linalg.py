@@ -94,22 +94,36 @@ def dot(input, other) -> Tensor:
 
 
 class Linear(Function):
-    # y = x W^T + b over the last dim of x ;  dx = dy W ;  dW = dy^T x ;  db = sum dy
+    # y = act(z), z = x W^T + b over the last dim of x. With g = dL/dy:
+    #   dz = g act'(z) ;  dx = dz W ;  dW = dz^T x ;  db = sum over rows of dz
+    # ReLU: act'(z) = [y > 0], read from the output. GELU (tanh form) when a
+    # gradient is needed: z is kept and the activation runs unfused.
+    # The three products run in the GEMM with no copy: W^T and dz^T are
+    # strided views it reads in place; the forward adds b (and applies act) as
+    # it writes y.
     @staticmethod
-    def forward(ctx, x, w, b):
+    def forward(ctx, x, w, b, activation=None):
         be = ctx.backend
         x2 = _rows(be, x)
-        y = be.matmul(x2, be.swap_last(w))
-        if b is not None:
-            be.add_(y, b)  # y is a fresh result: add the bias in place
-        ctx.save_for_backward(x, w)
-        return be.reshape(y, x.shape[:-1] + (w.shape[0],))
+        shape = x.shape[:-1] + (w.shape[0],)
+        ctx.activation = activation
+        if activation == "gelu_tanh" and any(ctx.needs_input_grad):
+            z = be.linear(x2, w, b)
+            ctx.save_for_backward(x, w, z)
+            return be.reshape(be.gelu(z, approximate="tanh"), shape)
+        y = be.reshape(be.linear(x2, w, b, activation), shape)
+        ctx.save_for_backward(x, w, y if activation == "relu" else None)
+        return y
 
     @staticmethod
     def backward(ctx, g):
-        x, w = ctx.saved_tensors
+        x, w, kept = ctx.saved_tensors
         be = ctx.backend
         g2 = _rows(be, g)
+        if ctx.activation == "relu":
+            g2 = be.where(be.greater(_rows(be, kept), 0), g2, 0)
+        elif ctx.activation == "gelu_tanh":
+            g2 = be.gelu_backward(g2, kept, approximate="tanh")
         gx = gw = gb = None
         if ctx.needs_input_grad[0]:
             gx = be.reshape(be.matmul(g2, w), x.shape)
@@ -117,7 +131,7 @@ class Linear(Function):
             gw = be.matmul(be.swap_last(g2), _rows(be, x))
         if ctx.needs_input_grad[2]:
             gb = be.sum(g2, axis=0)  # a 0-d bias: the engine sums this to ()
-        return gx, gw, gb
+        return gx, gw, gb, None
 
 
 def _rows(be, a):
@@ -129,10 +143,18 @@ def _rows(be, a):
     return be.reshape(a, (n, a.shape[-1]))
 
 
-def linear(input, weight, bias=None) -> Tensor:
-    """y = input @ weight.T + bias, with weight of shape (out_features, in_features)."""
+def linear(input, weight, bias=None, *, activation: str | None = None) -> Tensor:
+    """y = input @ weight.T + bias, with weight of shape (out_features, in_features).
+
+    ``activation`` (an nnforge extra: None, 'relu' or 'gelu_tanh') applies that
+    activation to the result inside the same kernel, e.g.
+    ``linear(x, w, b, activation='relu')`` equals ``relu(linear(x, w, b))``.
+    """
     check_tensor(input, "linear")
     check_tensor(weight, "linear", "weight")
+    if activation not in (None, "relu", "gelu_tanh"):
+        raise ValueError(f"linear: activation must be None, 'relu' or 'gelu_tanh', got "
+                         f"{activation!r}")
     if weight.ndim != 2:
         raise ValueError(f"linear: weight must be 2-D (out_features, in_features), got shape "
                          f"{tuple(weight.shape)}")
@@ -144,4 +166,4 @@ def linear(input, weight, bias=None) -> Tensor:
                          f"shape {tuple(weight.shape)} (expected ({weight.shape[0]},))")
     dt = _dt.result_type(input, weight, *(() if bias is None else (bias,)))
     return Linear.apply(cast_to(input, dt), cast_to(weight, dt),
-                        None if bias is None else cast_to(bias, dt))
+                        None if bias is None else cast_to(bias, dt), activation)

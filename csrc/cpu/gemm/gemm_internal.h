@@ -1,0 +1,68 @@
+// What gemm.cpp (the portable dispatcher) and the per-ISA builds of the
+// blocked driver (gemm_scalar.cpp, gemm_avx2.cpp, gemm_avx512.cpp) share.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/gemm/gemm.h"
+
+namespace nnforge {
+namespace gemm_detail {
+
+// One product in the form the drivers take: C has unit column stride or is
+// written through a temporary tile; the bias is indexed by row and column
+// (bias[i * bias_rs + j * bias_cs]) so a transposed problem keeps its bias.
+template <typename T>
+struct Problem {
+    int64_t m = 0, n = 0, k = 0;
+    T alpha = T(1), beta = T(0);
+    const T* a = nullptr;
+    int64_t rs_a = 0, cs_a = 0;
+    const T* b = nullptr;
+    int64_t rs_b = 0, cs_b = 0;
+    T* c = nullptr;
+    int64_t rs_c = 0, cs_c = 0;
+    const T* bias = nullptr;
+    int64_t bias_rs = 0, bias_cs = 0;
+    GemmActivation act = GemmActivation::none;
+    int64_t batch = 1;
+    int64_t bs_a = 0, bs_b = 0, bs_c = 0;
+};
+
+// How to run it, decided by the dispatcher from the whole problem's shape,
+// never from the thread count (so every thread count gives the same bits).
+struct Plan {
+    int64_t kc = 0, mc = 0, nc = 0;  // block sizes (mc multiple of MR, nc of NR)
+    bool pack_b = true;              // false: the kernels read B in place (cs_b == 1)
+    bool pack_a = true;              // with pack_b false: false reads A in place too
+                                     // (when rs_a or cs_a is 1)
+    int threads = 1;                 // threads for the whole call
+    bool batch_parallel = false;     // threads take whole products of the batch
+    int64_t ws_a = 0, ws_b = 0;      // workspace elements per thread for packed A and B
+};
+
+// Micro-tile of one ISA build for type T.
+struct TileShape {
+    int mr = 0, nr = 0;
+};
+
+// Each ISA build defines these (gemm_<isa>.cpp). run() computes the whole
+// batch; ws holds plan.threads * (ws_a + ws_b) elements, 64-byte aligned.
+template <typename T>
+TileShape tile_shape_scalar();
+template <typename T>
+void run_scalar(const Problem<T>& p, const Plan& plan, T* ws);
+
+#if defined(__x86_64__) || defined(_M_X64)
+template <typename T>
+TileShape tile_shape_avx2();
+template <typename T>
+void run_avx2(const Problem<T>& p, const Plan& plan, T* ws);
+template <typename T>
+TileShape tile_shape_avx512();
+template <typename T>
+void run_avx512(const Problem<T>& p, const Plan& plan, T* ws);
+#endif
+
+}  // namespace gemm_detail
+}  // namespace nnforge
