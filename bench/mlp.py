@@ -1,17 +1,20 @@
 """One training step of a 784-256-10 MLP (forward, cross-entropy, backward,
-SGD update), batch 64, nnforge against PyTorch CPU with the same weights."""
+SGD update) at batch 64 and 512, nnforge against PyTorch CPU with the same
+weights and data."""
 from __future__ import annotations
 
 import numpy as np
 
 from .harness import Case
 
+BATCHES = (64, 512)
 
-def cases(threads: int):
+
+def _step_case(batch: int, threads: int) -> Case:
     import nnforge as nf
     rng = np.random.default_rng(0)
-    x_np = rng.standard_normal((64, 784)).astype(np.float32)
-    y_np = rng.integers(0, 10, 64)
+    x_np = rng.standard_normal((batch, 784)).astype(np.float32)
+    y_np = rng.integers(0, 10, batch)
 
     nf.manual_seed(0)
     model = nf.nn.Sequential(nf.nn.Linear(784, 256), nf.nn.ReLU(), nf.nn.Linear(256, 10))
@@ -44,5 +47,9 @@ def cases(threads: int):
             topt.step()
     except ImportError:
         pass
-    return [Case("mlp 784-256-10 train step, batch 64", ours, peer,
-                 note="forward + cross-entropy + backward + SGD(momentum) step")]
+    return Case(f"mlp 784-256-10 train step, batch {batch}", ours, peer,
+                note="forward + cross-entropy + backward + SGD(momentum) step")
+
+
+def cases(threads: int):
+    return [_step_case(batch, threads) for batch in BATCHES]

@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-SUITES = ["mlp", "optim", "losses"]
+SUITES = ["mlp", "vae", "optim", "losses"]
 
 
 def main(argv=None) -> int:
