@@ -28,7 +28,7 @@ from ...ops.creation import from_numpy
 from ...random import Generator, manual_seed
 from ..loop import evaluate, train_epoch
 from . import register
-from .autoencoder import save_image_grid
+from .autoencoder import save_image_grid, write_outputs
 
 
 class Standardize(nn.Module):
@@ -181,14 +181,17 @@ def gan_digits(*, epochs: int = 300, batch_size: int = 32, lr: float = 1e-3, lat
     reference = {t: sample_quality(real_test, classifier, t) for t in (0.5, 0.7, 0.9)}
     history.update({"samples": samples, "quality": quality, "reference_quality": reference,
                     "gan": gan, "classifier": classifier})
+    lines = []
     for t in quality:
-        log(f"confidence > {t}: {quality[t]['confident_fraction'] * 100:5.1f}% of "
-            f"{n_samples} samples (real test digits: "
-            f"{reference[t]['confident_fraction'] * 100:5.1f}%), "
-            f"{quality[t]['classes_covered']} of 10 classes, per class "
-            f"{quality[t]['class_histogram']}")
+        lines.append(f"confidence > {t}: {quality[t]['confident_fraction'] * 100:5.1f}% of "
+                     f"{n_samples} samples (real test digits: "
+                     f"{reference[t]['confident_fraction'] * 100:5.1f}%), "
+                     f"{quality[t]['classes_covered']} of 10 classes, per class "
+                     f"{quality[t]['class_histogram']}")
+        log(lines[-1])
     if out_dir:
-        os.makedirs(out_dir, exist_ok=True)
+        per_epoch = {k: v for k, v in history.items() if isinstance(v, list)}
+        write_outputs(out_dir, "gan", per_epoch, gan, lines, log)
         path = save_image_grid(samples[:100], os.path.join(out_dir, "gan_samples.png"), nrow=10,
                                log=log)
         if path:
