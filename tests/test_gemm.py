@@ -116,14 +116,14 @@ def test_grid_every_isa(isa, dtype):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("path", ["direct", "packed"])
+@pytest.mark.parametrize("path", ["direct", "packed", "dot"])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 def test_transposes_and_paths(isa, path, ta, tb):
     rng = np.random.default_rng(1)
     for dtype in DTYPES:
         for m, n, k in [(1, 1, 1), (5, 70, 13), (33, 129, 65), (64, 64, 64), (127, 17, 300),
-                        (13, 200, 1100), (300, 1, 20), (2, 257, 3)]:
+                        (13, 200, 1100), (300, 1, 20), (2, 257, 3), (1, 100, 4100), (7, 9, 31)]:
             a = operand(rng, m, k, dtype, ta)
             b = operand(rng, k, n, dtype, tb)
             check(gemm(a, b, isa=isa, path=path), a, b)
@@ -131,7 +131,7 @@ def test_transposes_and_paths(isa, path, ta, tb):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("layout", ["strided", "reversed"])
-@pytest.mark.parametrize("path", ["auto", "direct", "packed"])
+@pytest.mark.parametrize("path", ["auto", "direct", "packed", "dot"])
 def test_non_contiguous_views(isa, layout, path):
     rng = np.random.default_rng(2)
     for dtype in DTYPES:
@@ -149,12 +149,12 @@ def test_non_contiguous_views(isa, layout, path):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("path", ["direct", "packed"])
+@pytest.mark.parametrize("path", ["direct", "packed", "dot"])
 def test_alpha_beta_and_nan_in_c(isa, path):
     rng = np.random.default_rng(3)
     for dtype in DTYPES:
-        for m, n, k in [(1, 1, 1), (6, 64, 5), (17, 65, 1030), (40, 3, 7), (5, 9, 0)]:
-            a, b = operand(rng, m, k, dtype), operand(rng, k, n, dtype)
+        for m, n, k in [(1, 1, 1), (6, 64, 5), (17, 65, 1030), (40, 3, 7), (5, 9, 0), (3, 70, 20)]:
+            a, b = operand(rng, m, k, dtype), operand(rng, k, n, dtype, trans=path == "dot")
             c0 = operand(rng, m, n, dtype)
             for alpha, beta in [(1.0, 1.0), (0.5, -2.0), (-1.5, 0.25), (2.0, 0.0)]:
                 out = c0.copy()
@@ -175,8 +175,9 @@ def test_bias_and_activation_epilogue(isa, activation):
     rng = np.random.default_rng(4)
     for dtype in DTYPES:
         for m, n, k, path in [(1, 1, 1, "auto"), (9, 70, 33, "direct"), (70, 130, 1100, "packed"),
-                              (65, 3, 8, "packed"), (4, 5, 0, "auto")]:
-            a, b = operand(rng, m, k, dtype), operand(rng, k, n, dtype)
+                              (65, 3, 8, "packed"), (4, 5, 0, "auto"), (3, 70, 33, "dot"),
+                              (2, 3000, 20, "direct")]:
+            a, b = operand(rng, m, k, dtype), operand(rng, k, n, dtype, trans=path == "dot")
             bias = rng.standard_normal(2 * n).astype(dtype)[::2]  # a strided bias
             c = gemm(a, b, bias=bias, activation=activation, isa=isa, path=path)
             z = a.astype(np.float64) @ b.astype(np.float64) + bias
@@ -235,17 +236,19 @@ def test_threads_bit_identical():
     """Each element is computed by the same operations whatever the thread split."""
     rng = np.random.default_rng(6)
     shapes = [(300, 200, 150), (64, 4096, 64), (2, 3000, 500), (1000, 40, 300),
-              (130, 70, 1100), (8, 64, 64, 64)]
+              (130, 70, 1100), (8, 64, 64, 64), (7, 2000, 300)]
     for isa in ISAS:
         for dtype in DTYPES:
             for shape in shapes:
                 *batch, m, n, k = shape
                 a = rng.standard_normal((*batch, m, k)).astype(dtype)
                 b = rng.standard_normal((*batch, k, n)).astype(dtype)
-                for path in ["auto", "direct", "packed"]:
-                    one = gemm(a, b, isa=isa, path=path, threads=1)
-                    two = gemm(a, b, isa=isa, path=path, threads=2)
-                    assert np.array_equal(one, two), (isa, dtype, shape, path)
+                bt = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)  # B = W^T
+                for bb, paths in [(b, ["auto", "direct", "packed"]), (bt, ["auto", "dot"])]:
+                    for path in paths:
+                        one = gemm(a, bb, isa=isa, path=path, threads=1)
+                        two = gemm(a, bb, isa=isa, path=path, threads=2)
+                        assert np.array_equal(one, two), (isa, dtype, shape, path)
 
 
 def test_forced_isa_by_environment():
@@ -304,6 +307,21 @@ def test_bad_arguments_raise():
         gemm(f32, np.ones((4, 2), np.float32), isa="neon")
     with pytest.raises(TypeError, match="b must be a numpy array"):
         gemm(f32, [[1.0]])
+
+
+def test_positional_fast_calls():
+    rng = np.random.default_rng(12)
+    for dtype in DTYPES:
+        a, b = operand(rng, 5, 7, dtype), operand(rng, 7, 3, dtype)
+        bias = rng.standard_normal(3).astype(dtype)
+        assert np.array_equal(_C.cpu.matmul(a, b), gemm(a, b))
+        assert np.array_equal(_C.cpu.matmul_bias(a, b, bias, "relu"),
+                              gemm(a, b, bias=bias, activation="relu"))
+        assert np.array_equal(_C.cpu.matmul_bias(a, b, None, None), gemm(a, b))
+    with pytest.raises(ValueError, match="gemm: a"):
+        _C.cpu.matmul(np.ones((2, 3), np.float32), np.ones((2, 3), np.float32))
+    with pytest.raises(TypeError):
+        _C.cpu.matmul([[1.0]], np.ones((1, 1)))
 
 
 def test_output_overlapping_an_input_reads_a_copy():

@@ -8,8 +8,10 @@
 //       array is returned (beta must then be 0); with it, `out` must have the
 //       result's shape and dtype, be writeable and not overlap itself.
 //       bias: 1-D, one value per column of the result (b must be 2-D or more).
-//       isa ('scalar', 'avx2', 'avx512'), path ('auto', 'direct', 'packed')
+//       isa ('scalar', 'avx2', 'avx512'), path ('auto', 'direct', 'packed', 'dot')
 //       and threads (0: nnforge's setting) are for tests and benchmarks.
+//   matmul(a, b) -> gemm(a, b) with the default options (the fast call).
+//   matmul_bias(a, b, bias, activation) -> gemm(a, b, bias=..., activation=...).
 //   gemm_config(dtype='float32', isa=None) -> dict of tile, block and
 //       threshold sizes the dispatcher uses.
 // A bad argument raises ValueError naming the kernel, the argument and the
@@ -118,7 +120,8 @@ GemmPath parse_path(const std::string& s) {
     if (s == "auto") return GemmPath::automatic;
     if (s == "direct") return GemmPath::direct;
     if (s == "packed") return GemmPath::packed;
-    fail("path must be 'auto', 'direct' or 'packed', got '" + s + "'");
+    if (s == "dot") return GemmPath::dot;
+    fail("path must be 'auto', 'direct', 'packed' or 'dot', got '" + s + "'");
 }
 
 GemmActivation parse_activation(const py::object& act) {
@@ -141,16 +144,23 @@ struct Operand {
 template <typename T>
 py::array run(py::array a, py::array b, const py::object& out_obj, double alpha, double beta,
               const py::object& bias_obj, GemmActivation act, const GemmOptions& options) {
-    const std::string shapes = "a " + shape_str(a) + " and b " + shape_str(b);
-    if (a.ndim() == 0 || b.ndim() == 0) fail("a and b need at least 1 dimension, got " + shapes);
+    // Built only for an error message: a call must stay cheap for small products.
+    struct Shapes {
+        const py::array &a, &b;
+        operator std::string() const { return "a " + shape_str(a) + " and b " + shape_str(b); }
+    } const shapes{a, b};
+    auto with_shapes = [&](const std::string& what) { return std::string(shapes) + what; };
+    if (a.ndim() == 0 || b.ndim() == 0) {
+        fail("a and b need at least 1 dimension, got " + std::string(shapes));
+    }
     const bool a_vec = a.ndim() == 1, b_vec = b.ndim() == 1;
     const int64_t m = a_vec ? 1 : a.shape(a.ndim() - 2);
     const int64_t k = a.shape(a.ndim() - 1);
     const int64_t kb = b_vec ? b.shape(0) : b.shape(b.ndim() - 2);
     const int64_t n = b_vec ? 1 : b.shape(b.ndim() - 1);
     if (k != kb) {
-        fail(shapes + " cannot be multiplied: a has " + std::to_string(k) + " columns, b " +
-             std::to_string(kb) + " rows");
+        fail(with_shapes(" cannot be multiplied: a has " + std::to_string(k) + " columns, b " +
+                         std::to_string(kb) + " rows"));
     }
 
     // Broadcast batch dims (numpy rules, aligned from the right).
@@ -162,8 +172,8 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
         const int da = d - (nb - a_batch), db = d - (nb - b_batch);
         const int64_t sa = da >= 0 ? a.shape(da) : 1, sb = db >= 0 ? b.shape(db) : 1;
         if (sa != sb && sa != 1 && sb != 1) {
-            fail(shapes + ": batch dimensions are not broadcastable (" + std::to_string(sa) +
-                 " vs " + std::to_string(sb) + ")");
+            fail(with_shapes(": batch dimensions are not broadcastable (" + std::to_string(sa) +
+                             " vs " + std::to_string(sb) + ")"));
         }
         batch[static_cast<std::size_t>(d)] = sa == 1 ? sb : sa;
     }
@@ -176,14 +186,14 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
     const bool has_bias = !bias_obj.is_none();
     if (has_bias) {
         bias = as_array("bias", bias_obj);
-        if (b_vec) fail("bias needs a b with 2 or more dimensions, got " + shapes);
+        if (b_vec) fail("bias needs a b with 2 or more dimensions, got " + std::string(shapes));
         if (!bias.dtype().equal(a.dtype())) {
             fail("bias has dtype " + std::string(py::str(bias.dtype())) + ", expected " +
                  std::string(py::str(a.dtype())));
         }
         if (bias.ndim() != 1 || bias.shape(0) != n) {
             fail("bias has shape " + shape_str(bias) + ", expected (" + std::to_string(n) +
-                 ",) for " + shapes);
+                 ",) for " + std::string(shapes));
         }
     }
 
@@ -196,7 +206,7 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
         out = as_array("out", out_obj);
         if (!out.dtype().equal(a.dtype())) {
             fail("out has dtype " + std::string(py::str(out.dtype())) + ", expected " +
-                 std::string(py::str(a.dtype())) + " for " + shapes);
+                 std::string(py::str(a.dtype())) + " for " + std::string(shapes));
         }
         bool same = out.ndim() == static_cast<py::ssize_t>(result_shape.size());
         for (std::size_t d = 0; same && d < result_shape.size(); ++d) {
@@ -204,7 +214,7 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
         }
         if (!same) {
             fail("out has shape " + shape_str(out) + ", expected " + shape_str(result_shape) +
-                 " for " + shapes);
+                 " for " + std::string(shapes));
         }
         if (!out.writeable()) fail("out (shape " + shape_str(out) + ") is not writeable");
         std::vector<int64_t> s;
@@ -344,6 +354,26 @@ py::array gemm_py(const py::object& a_obj, const py::object& b_obj, const py::ob
     return run<double>(a, b, out, alpha, beta, bias, act, options);
 }
 
+// gemm(a, b) with every option at its default: the call backend.cpu.matmul
+// makes for every float product, kept free of keyword handling.
+py::array matmul_py(const py::object& a_obj, const py::object& b_obj) {
+    const py::array a = as_array("a", a_obj), b = as_array("b", b_obj);
+    if (a.dtype().equal(py::dtype::of<float>()) && b.dtype().equal(a.dtype())) {
+        return run<float>(a, b, py::none(), 1.0, 0.0, py::none(), GemmActivation::none,
+                          GemmOptions{});
+    }
+    return gemm_py(a_obj, b_obj, py::none(), 1.0, 0.0, py::none(), py::none(), py::none(), "auto", 0,
+                   py::none());
+}
+
+// act(a @ b + bias), positional (bias and activation may be None): Linear's
+// forward with b = W^T, free of keyword handling.
+py::array matmul_bias_py(const py::object& a, const py::object& b, const py::object& bias,
+                         const py::object& activation) {
+    return gemm_py(a, b, py::none(), 1.0, 0.0, bias, activation, py::none(), "auto", 0,
+                   py::none());
+}
+
 py::dict config_py(const std::string& dtype, const py::object& isa) {
     GemmOptions options;
     if (!isa.is_none()) {
@@ -370,6 +400,7 @@ py::dict config_py(const std::string& dtype, const py::object& isa) {
     d["l3"] = c.l3;
     d["direct_max_work"] = c.direct_max_work;
     d["direct_max_m"] = c.direct_max_m;
+    d["dot_max_m"] = c.dot_max_m;
     d["parallel_min_work"] = c.parallel_min_work;
     return d;
 }
@@ -384,6 +415,10 @@ void bind_gemm(py::module_& m) {
           py::arg("blocking") = py::none(),
           "out = act(alpha * a @ b + beta * out + bias) with numpy.matmul's shape rules, "
           "for float32/float64 arrays of one dtype and any strides.");
+    m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"),
+          "gemm(a, b) with the default options: numpy.matmul for float32/float64 arrays.");
+    m.def("matmul_bias", &matmul_bias_py, py::arg("a"), py::arg("b"), py::arg("bias"),
+          py::arg("activation"), "gemm(a, b, bias=bias, activation=activation), positional.");
     m.def("gemm_config", &config_py, py::arg("dtype") = "float32", py::arg("isa") = py::none(),
           "Tile, block and threshold sizes the GEMM uses for this dtype and ISA.");
 }

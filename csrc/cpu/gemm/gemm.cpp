@@ -44,13 +44,20 @@ using gemm_detail::TileShape;
 
 // Products with m n k below this run on one thread (about 5 us of work on
 // one core: less than the cost of waking a second one).
-constexpr int64_t kParallelMinWork = int64_t(1) << 18;
-// B is read in place (no packing) for m up to this many tiles of MR rows:
-// each B element is then used at most this many times, too few to pay for
-// copying it ...
-constexpr int64_t kDirectMaxRowTiles = 4;
-// ... and for products this small, where the copy is a large share of the time.
-constexpr int64_t kDirectMaxWork = int64_t(64) * 64 * 64;
+constexpr int64_t kParallelMinWork = int64_t(1) << 20;
+// Direct path (B read in place, no packing) up to this m n k: on Zen 4 it
+// stays ahead of packing up to about 768^3 (B in L2/L3, A rows streamed) ...
+constexpr int64_t kDirectMaxWork = int64_t(512) * 512 * 512;
+// ... and for skinny products, m up to this: each element of B is used at most
+// m times, too few to pay for copying it. There B streams row by row: K
+// slices of a few rows (skinny_kc) swept across all of N.
+constexpr int64_t kDirectMaxM = 16;
+// B = W^T (columns contiguous) with at most this many rows: dot products
+// (decode-time Linear), where transposing W into panels would cost as much
+// as the product.
+constexpr int64_t kDotMaxM = 8;
+
+int64_t skinny_kc(int64_t m) { return m <= 4 ? 8 : (m <= 16 ? 16 : 64); }
 
 int64_t clamp(int64_t v, int64_t lo, int64_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
@@ -124,7 +131,8 @@ GemmConfig config_for(Isa isa) {
     g.nc = clamp(cc.l2 / (g.kc * size) / t.nr * t.nr, 2 * t.nr, 64 * t.nr);
     g.mc = clamp(cc.l3 / 8 / (g.kc * size) / t.mr * t.mr, 16 * t.mr, 4096 / t.mr * t.mr);
     g.direct_max_work = kDirectMaxWork;
-    g.direct_max_m = kDirectMaxRowTiles * t.mr;
+    g.direct_max_m = kDirectMaxM;
+    g.dot_max_m = kDotMaxM;
     g.parallel_min_work = kParallelMinWork;
     return g;
 }
@@ -249,18 +257,31 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
 
     const GemmConfig cfg = config_for<T>(isa);
     Plan plan;
+    const int64_t work = p.m * p.n * p.k;  // per product (each factor < 2^31 in practice)
+    const bool b_rows = p.cs_b == 1;                 // B rows contiguous: direct possible
+    const bool b_cols = p.rs_b == 1 && p.cs_b != 1;  // B = W^T: dot form possible
+    GemmPath path = options.path;
+    if (path == GemmPath::automatic) {
+        if (b_cols && p.m <= cfg.dot_max_m) {
+            path = GemmPath::dot;
+        } else if (b_rows && (p.m <= cfg.direct_max_m || work <= cfg.direct_max_work)) {
+            path = GemmPath::direct;
+        } else {
+            path = GemmPath::packed;
+        }
+    }
+    if ((path == GemmPath::direct && !b_rows) || (path == GemmPath::dot && p.rs_b != 1)) {
+        path = GemmPath::packed;
+    }
     plan.kc = even_blocks(p.k, options.kc > 0 ? options.kc : cfg.kc, 1);
     plan.mc = even_blocks(p.m, options.mc > 0 ? options.mc : cfg.mc, cfg.mr);
     plan.nc = even_blocks(p.n, options.nc > 0 ? options.nc : cfg.nc, cfg.nr);
-    const int64_t work = p.m * p.n * p.k;  // per product; fits: each factor < 2^31 in practice
-    if (p.cs_b != 1 || options.path == GemmPath::packed) {
-        plan.pack_b = true;
-    } else if (options.path == GemmPath::direct) {
-        plan.pack_b = false;
-    } else {
-        plan.pack_b = !(p.m <= cfg.direct_max_m || work <= cfg.direct_max_work);
+    plan.dot = path == GemmPath::dot;
+    plan.pack_b = plan.pack_a = path == GemmPath::packed;
+    if (path == GemmPath::direct && p.m <= cfg.direct_max_m) {
+        plan.rows_outer = true;
+        plan.kc = even_blocks(p.k, options.kc > 0 ? options.kc : skinny_kc(p.m), 1);
     }
-    plan.pack_a = plan.pack_b;  // the direct path reads A in place where it can
 
     int threads = options.threads > 0 ? options.threads : get_num_threads();
 #if defined(NNFORGE_OPENMP)
@@ -285,7 +306,11 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     const int64_t kc = p.k < plan.kc ? p.k : plan.kc;
     const int64_t mc = p.m < plan.mc ? p.m : plan.mc;
     const int64_t nc = p.n < plan.nc ? p.n : plan.nc;
-    plan.ws_a = round_up((mc + cfg.mr - 1) / cfg.mr * cfg.mr * kc, 16);
+    if (plan.dot) {
+        plan.ws_a = p.cs_a != 1 ? round_up(p.m * p.k, 16) : 0;  // A rows made contiguous
+    } else if (plan.pack_a || (p.cs_a != 1 && p.rs_a != 1)) {  // the direct path packs such A
+        plan.ws_a = round_up((mc + cfg.mr - 1) / cfg.mr * cfg.mr * kc, 16);
+    }
     plan.ws_b = plan.pack_b ? round_up((nc + cfg.nr - 1) / cfg.nr * cfg.nr * kc, 16) : 0;
     T* ws = static_cast<T*>(
         workspace(static_cast<std::size_t>(threads) * (plan.ws_a + plan.ws_b) * sizeof(T)));

@@ -33,9 +33,13 @@ namespace nnforge {
 
 enum class GemmActivation { none, relu, gelu_tanh };
 
-// Which algorithm computes the product. `automatic` picks by shape; the
-// others exist so tests and benchmarks can run each one on any shape.
-enum class GemmPath { automatic, direct, packed };
+// Which algorithm computes the product. `automatic` picks by shape and
+// layout; the others exist so tests and benchmarks can run each one:
+//   packed  A and B packed (any layout, the large-product path)
+//   direct  B read in place (needs B rows contiguous, else packed runs)
+//   dot     dot products of A rows and B columns (needs B columns contiguous,
+//           i.e. B = W^T with W row-major, else packed runs)
+enum class GemmPath { automatic, direct, packed, dot };
 
 template <typename T>
 struct GemmArgs {
@@ -86,7 +90,8 @@ struct GemmConfig {
     int64_t kc = 0, mc = 0, nc = 0;
     int64_t l1 = 0, l2 = 0, l3 = 0;    // bytes, as used (after clamping)
     int64_t direct_max_work = 0;       // m n k at or below which B is read in place
-    int64_t direct_max_m = 0;          // or m at or below this
+    int64_t direct_max_m = 0;          // or m at or below this (skinny products)
+    int64_t dot_max_m = 0;             // m at or below which B = W^T takes the dot form
     int64_t parallel_min_work = 0;     // m n k below which one thread runs
 };
 

@@ -32,13 +32,52 @@ struct VecF32 {
     static void store(T* p, Reg x, Mask m) { _mm256_maskstore_ps(p, m, x); }
     static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_ps(a, b, c); }
     static Reg mul(Reg a, Reg b) { return _mm256_mul_ps(a, b); }
+    // (x0 + x4) ... (x3 + x7), then pairs, then the last two.
+    static T reduce_add(Reg x) {
+        __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
+        s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        return _mm_cvtss_f32(s);
+    }
     // Lanes below n set.
     static Mask mask(int n) {
         return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     }
+    // In-register transpose of 8 rows of 8: pairs interleaved (unpack), then
+    // 64-bit pairs (shuffle: u[q] holds column q in its low and q + 4 in its
+    // high 128-bit half, rows 0-3 or 4-7), then the halves joined (permute).
+    static void transpose8(Reg r[8]) {
+        Reg t[8], u[8];
+        for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        for (int g = 0; g < 2; ++g) {
+            u[4 * g + 0] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+            u[4 * g + 1] = _mm256_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+            u[4 * g + 2] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+            u[4 * g + 3] = _mm256_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+        }
+        for (int q = 0; q < 4; ++q) {
+            r[q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x20);
+            r[4 + q] = _mm256_permute2f128_ps(u[q], u[4 + q], 0x31);
+        }
+    }
+
+    // dst[k * NR + j] = src[j * cs + k] (zero for j >= cols) in 8 x 8 blocks.
     template <int NR>
     static void pack_b_transposed(int64_t kc, int cols, const T* src, int64_t cs, T* dst) {
-        pack_b_transposed_generic<T, NR>(kc, cols, src, cs, dst);
+        for (int j0 = 0; j0 < NR; j0 += 8) {
+            const int rows = cols - j0 < 0 ? 0 : (cols - j0 > 8 ? 8 : cols - j0);
+            for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+                const int kb = kc - k0 < 8 ? static_cast<int>(kc - k0) : 8;
+                const Mask km = mask(kb);
+                Reg r[8];
+                for (int i = 0; i < 8; ++i) r[i] = i < rows ? load(src + (j0 + i) * cs + k0, km) : zero();
+                transpose8(r);
+                for (int q = 0; q < kb; ++q) store(dst + (k0 + q) * NR + j0, r[q]);
+            }
+        }
     }
 };
 
@@ -55,12 +94,37 @@ struct VecF64 {
     static void store(T* p, Reg x, Mask m) { _mm256_maskstore_pd(p, m, x); }
     static Reg fma(Reg a, Reg b, Reg c) { return _mm256_fmadd_pd(a, b, c); }
     static Reg mul(Reg a, Reg b) { return _mm256_mul_pd(a, b); }
+    static T reduce_add(Reg x) {
+        __m128d s = _mm_add_pd(_mm256_castpd256_pd128(x), _mm256_extractf128_pd(x, 1));
+        s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
+        return _mm_cvtsd_f64(s);
+    }
     static Mask mask(int n) {
         return _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3));
     }
+    // In-register transpose of 4 rows of 4 doubles.
+    static void transpose4(Reg r[4]) {
+        const Reg t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+        const Reg t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+        r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+        r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+        r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+        r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+    }
+
     template <int NR>
     static void pack_b_transposed(int64_t kc, int cols, const T* src, int64_t cs, T* dst) {
-        pack_b_transposed_generic<T, NR>(kc, cols, src, cs, dst);
+        for (int j0 = 0; j0 < NR; j0 += 4) {
+            const int rows = cols - j0 < 0 ? 0 : (cols - j0 > 4 ? 4 : cols - j0);
+            for (int64_t k0 = 0; k0 < kc; k0 += 4) {
+                const int kb = kc - k0 < 4 ? static_cast<int>(kc - k0) : 4;
+                const Mask km = mask(kb);
+                Reg r[4];
+                for (int i = 0; i < 4; ++i) r[i] = i < rows ? load(src + (j0 + i) * cs + k0, km) : zero();
+                transpose4(r);
+                for (int q = 0; q < kb; ++q) store(dst + (k0 + q) * NR + j0, r[q]);
+            }
+        }
     }
 };
 

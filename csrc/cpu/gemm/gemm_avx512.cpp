@@ -16,6 +16,13 @@
 // has) says AVX-512 is usable. Empty on targets where the flags are not applied.
 #if defined(__AVX512F__)
 
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 unpack/shuffle intrinsics pass _mm512_undefined_ps() as the
+// merge source of their masked builtins, which -Wmaybe-uninitialized reports
+// (GCC bug 105593, fixed in GCC 13); nothing here is read uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include <immintrin.h>
 
 #include "cpu/gemm/gemm_driver.h"
@@ -38,10 +45,57 @@ struct VecF32 {
     static void store(T* p, Reg x, Mask m) { _mm512_mask_storeu_ps(p, m, x); }
     static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_ps(a, b, c); }
     static Reg mul(Reg a, Reg b) { return _mm512_mul_ps(a, b); }
+    static T reduce_add(Reg x) { return _mm512_reduce_add_ps(x); }
     static Mask mask(int n) { return n >= W ? Mask(0xFFFF) : Mask((1u << n) - 1u); }
+
+    // In-register transpose of 16 rows of 16: r[i][k] -> r[k][i].
+    // Stage 1 interleaves 32-bit pairs, stage 2 64-bit pairs (so u[4g + q],
+    // 128-bit lane L, holds rows 4g..4g+3 at column 4L + q), stage 3 gathers
+    // lane L of u[q], u[4 + q], u[8 + q], u[12 + q] into row 4L + q.
+    static void transpose16(Reg r[16]) {
+        Reg t[16];
+        for (int i = 0; i < 8; ++i) {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        Reg u[16];
+        for (int g = 0; g < 4; ++g) {
+            const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+            const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+            u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+            u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+            u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+            u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+        }
+        for (int q = 0; q < 4; ++q) {
+            const Reg v = _mm512_shuffle_f32x4(u[q], u[4 + q], 0x44);
+            const Reg v2 = _mm512_shuffle_f32x4(u[q], u[4 + q], 0xEE);
+            const Reg w = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0x44);
+            const Reg w2 = _mm512_shuffle_f32x4(u[8 + q], u[12 + q], 0xEE);
+            r[q] = _mm512_shuffle_f32x4(v, w, 0x88);
+            r[4 + q] = _mm512_shuffle_f32x4(v, w, 0xDD);
+            r[8 + q] = _mm512_shuffle_f32x4(v2, w2, 0x88);
+            r[12 + q] = _mm512_shuffle_f32x4(v2, w2, 0xDD);
+        }
+    }
+
+    // dst[k * NR + j] = src[j * cs + k] (zero for j >= cols) in 16 x 16 blocks:
+    // 16 columns of B (rows of W) loaded along k, transposed, stored along j.
     template <int NR>
     static void pack_b_transposed(int64_t kc, int cols, const T* src, int64_t cs, T* dst) {
-        pack_b_transposed_generic<T, NR>(kc, cols, src, cs, dst);
+        for (int j0 = 0; j0 < NR; j0 += 16) {
+            const int rows = cols - j0 < 0 ? 0 : (cols - j0 > 16 ? 16 : cols - j0);
+            for (int64_t k0 = 0; k0 < kc; k0 += 16) {
+                const int kb = kc - k0 < 16 ? static_cast<int>(kc - k0) : 16;
+                const Mask km = mask(kb);
+                Reg r[16];
+                for (int i = 0; i < 16; ++i) {
+                    r[i] = i < rows ? _mm512_maskz_loadu_ps(km, src + (j0 + i) * cs + k0) : zero();
+                }
+                transpose16(r);
+                for (int q = 0; q < kb; ++q) _mm512_storeu_ps(dst + (k0 + q) * NR + j0, r[q]);
+            }
+        }
     }
 };
 
@@ -58,10 +112,44 @@ struct VecF64 {
     static void store(T* p, Reg x, Mask m) { _mm512_mask_storeu_pd(p, m, x); }
     static Reg fma(Reg a, Reg b, Reg c) { return _mm512_fmadd_pd(a, b, c); }
     static Reg mul(Reg a, Reg b) { return _mm512_mul_pd(a, b); }
+    static T reduce_add(Reg x) { return _mm512_reduce_add_pd(x); }
     static Mask mask(int n) { return n >= W ? Mask(0xFF) : Mask((1u << n) - 1u); }
+
+    // In-register transpose of 8 rows of 8 doubles (as transpose16 above:
+    // t[2g + q], lane L, holds rows 2g, 2g+1 at column 2L + q).
+    static void transpose8(Reg r[8]) {
+        Reg t[8];
+        for (int i = 0; i < 4; ++i) {
+            t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+        }
+        for (int q = 0; q < 2; ++q) {
+            const Reg v = _mm512_shuffle_f64x2(t[q], t[2 + q], 0x44);
+            const Reg v2 = _mm512_shuffle_f64x2(t[q], t[2 + q], 0xEE);
+            const Reg w = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0x44);
+            const Reg w2 = _mm512_shuffle_f64x2(t[4 + q], t[6 + q], 0xEE);
+            r[q] = _mm512_shuffle_f64x2(v, w, 0x88);
+            r[2 + q] = _mm512_shuffle_f64x2(v, w, 0xDD);
+            r[4 + q] = _mm512_shuffle_f64x2(v2, w2, 0x88);
+            r[6 + q] = _mm512_shuffle_f64x2(v2, w2, 0xDD);
+        }
+    }
+
     template <int NR>
     static void pack_b_transposed(int64_t kc, int cols, const T* src, int64_t cs, T* dst) {
-        pack_b_transposed_generic<T, NR>(kc, cols, src, cs, dst);
+        for (int j0 = 0; j0 < NR; j0 += 8) {
+            const int rows = cols - j0 < 0 ? 0 : (cols - j0 > 8 ? 8 : cols - j0);
+            for (int64_t k0 = 0; k0 < kc; k0 += 8) {
+                const int kb = kc - k0 < 8 ? static_cast<int>(kc - k0) : 8;
+                const Mask km = mask(kb);
+                Reg r[8];
+                for (int i = 0; i < 8; ++i) {
+                    r[i] = i < rows ? _mm512_maskz_loadu_pd(km, src + (j0 + i) * cs + k0) : zero();
+                }
+                transpose8(r);
+                for (int q = 0; q < kb; ++q) _mm512_storeu_pd(dst + (k0 + q) * NR + j0, r[q]);
+            }
+        }
     }
 };
 

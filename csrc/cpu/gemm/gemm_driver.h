@@ -227,6 +227,19 @@ struct Driver {
         }
     }
 
+    // K::sweep<ROWS, AL>: the full tiles of a row tile across n columns.
+    using SweepFn = void (*)(int64_t, const T*, int64_t, const T*, int64_t, T*, int64_t, int64_t,
+                             T, T);
+    template <int R, int AL>
+    static SweepFn pick_sweep(int rows) {
+        if constexpr (R > MR) {
+            return nullptr;
+        } else {
+            if (rows == R) return &K::template sweep<R, AL>;
+            return pick_sweep<R + 1, AL>(rows);
+        }
+    }
+
     // The kernel for a rows x cols tile; direct: B is read in place (mask the
     // last vector unless cols fills it).
     static TileFn tile_fn(int rows, int cols, bool direct, int al) {
@@ -293,13 +306,21 @@ struct Driver {
         }
     }
 
-    // One tile: kernel, then (after the last K slice) bias and activation.
-    // C with a non-unit column stride goes through a contiguous temporary.
-    static void tile(const Problem<T>& p, int64_t kc, const T* a, int64_t lda, int al,
-                     const T* b, int64_t ldb, bool direct, int rows, int cols, int64_t i,
-                     int64_t j, T beta, bool last) {
+    // After the last K slice of a tile: bias and activation.
+    static void finish(const Problem<T>& p, int rows, int cols, int64_t i, int64_t j) {
+        if (p.bias || p.act != GemmActivation::none) {
+            const T* bias = p.bias ? p.bias + i * p.bias_rs + j * p.bias_cs : nullptr;
+            epilogue(p.c + i * p.rs_c + j * p.cs_c, p.rs_c, p.cs_c, rows, cols, bias, p.bias_rs,
+                     p.bias_cs, p.act);
+        }
+    }
+
+    // One tile with kernel fn; C with a non-unit column stride goes through a
+    // contiguous temporary.
+    static void tile(const Problem<T>& p, TileFn fn, int64_t kc, const T* a, int64_t lda,
+                     const T* b, int64_t ldb, int rows, int cols, int64_t i, int64_t j, T beta,
+                     bool last) {
         T* c = p.c + i * p.rs_c + j * p.cs_c;
-        const TileFn fn = tile_fn(rows, cols, direct, al);
         if (p.cs_c == 1) {
             fn(kc, a, lda, b, ldb, c, p.rs_c, cols, p.alpha, beta);
         } else {
@@ -315,14 +336,46 @@ struct Driver {
                 }
             }
         }
-        if (last && (p.bias || p.act != GemmActivation::none)) {
-            const T* bias = p.bias ? p.bias + i * p.bias_rs + j * p.bias_cs : nullptr;
-            epilogue(c, p.rs_c, p.cs_c, rows, cols, bias, p.bias_rs, p.bias_cs, p.act);
+        if (last) finish(p, rows, cols, i, j);
+    }
+
+    // Dot-product form (plan.dot): B stored as B^T (rs_b == 1), A rows
+    // contiguous in k (copied to abuf when they are not), full K per tile.
+    template <int R>
+    static void dot_rows(const Problem<T>& p, int rows, const T* a, int64_t lda, int64_t i0) {
+        if constexpr (R > K::DOT_ROWS) {
+            return;
+        } else {
+            if (rows != R) return dot_rows<R + 1>(p, rows, a, lda, i0);
+            for (int64_t j0 = 0; j0 < p.n; j0 += K::DOT_JB) {
+                const int jb = static_cast<int>(imin(K::DOT_JB, p.n - j0));
+                K::template dot_tile<R, K::DOT_JB>(p.k, a, lda, p.b + j0 * p.cs_b, p.cs_b, jb,
+                                                   p.c + i0 * p.rs_c + j0 * p.cs_c, p.rs_c,
+                                                   p.cs_c, p.alpha, p.beta);
+                finish(p, R, jb, i0, j0);
+            }
+        }
+    }
+
+    static void dot(const Problem<T>& p, T* abuf) {
+        const T* a = p.a;
+        int64_t lda = p.rs_a;
+        if (p.cs_a != 1) {  // a few rows of A, made contiguous
+            for (int64_t i = 0; i < p.m; ++i) {
+                for (int64_t q = 0; q < p.k; ++q) abuf[i * p.k + q] = p.a[i * p.rs_a + q * p.cs_a];
+            }
+            a = abuf;
+            lda = p.k;
+        }
+        for (int64_t i0 = 0; i0 < p.m; i0 += K::DOT_ROWS) {
+            const int rows = static_cast<int>(imin(K::DOT_ROWS, p.m - i0));
+            dot_rows<1>(p, rows, a + i0 * lda, lda, i0);
         }
     }
 
     // The serial loops over one product (m, n, k >= 1).
     static void serial(const Problem<T>& p, const Plan& plan, T* abuf, T* bbuf) {
+        if (plan.dot) return dot(p, abuf);
         // Direct path: A too is read in place when one of its strides is 1.
         int al = kPacked;
         if (!plan.pack_b && !plan.pack_a) {
@@ -330,6 +383,7 @@ struct Driver {
             else if (p.rs_a == 1) al = kColumns;
         }
         const int64_t lda = al == kRows ? p.rs_a : (al == kColumns ? p.cs_a : 0);
+        const int full_vec = NR / W;
         for (int64_t i0 = 0; i0 < p.m; i0 += plan.mc) {
             const int64_t mc = imin(plan.mc, p.m - i0);
             for (int64_t p0 = 0; p0 < p.k; p0 += plan.kc) {
@@ -344,12 +398,30 @@ struct Driver {
                 };
                 if (!plan.pack_b) {
                     const T* b0 = p.b + p0 * p.rs_b;
+                    if (plan.rows_outer && p.cs_c == 1) {  // skinny: row tiles sweep all of N
+                        const int64_t n_full = p.n / NR * NR;
+                        for (int64_t ir = 0; ir < mc; ir += MR) {
+                            const int rows = static_cast<int>(imin(MR, mc - ir));
+                            const SweepFn sw = al == kRows      ? pick_sweep<1, kRows>(rows)
+                                               : al == kColumns ? pick_sweep<1, kColumns>(rows)
+                                                                : pick_sweep<1, kPacked>(rows);
+                            sw(kc, a_tile(ir), lda, b0, p.rs_b, p.c + (i0 + ir) * p.rs_c, p.rs_c,
+                               n_full, p.alpha, beta);
+                            if (last && n_full > 0) finish(p, rows, static_cast<int>(n_full), i0 + ir, 0);
+                            if (n_full < p.n) {
+                                const int cols = static_cast<int>(p.n - n_full);
+                                tile(p, tile_fn(rows, cols, true, al), kc, a_tile(ir), lda,
+                                     b0 + n_full, p.rs_b, rows, cols, i0 + ir, n_full, beta, last);
+                            }
+                        }
+                        continue;
+                    }
                     for (int64_t jr = 0; jr < p.n; jr += NR) {
                         const int cols = static_cast<int>(imin(NR, p.n - jr));
                         for (int64_t ir = 0; ir < mc; ir += MR) {
                             const int rows = static_cast<int>(imin(MR, mc - ir));
-                            tile(p, kc, a_tile(ir), lda, al, b0 + jr, p.rs_b, true, rows, cols,
-                                 i0 + ir, jr, beta, last);
+                            tile(p, tile_fn(rows, cols, true, al), kc, a_tile(ir), lda, b0 + jr,
+                                 p.rs_b, rows, cols, i0 + ir, jr, beta, last);
                         }
                     }
                     continue;
@@ -359,10 +431,12 @@ struct Driver {
                     pack_b(kc, nc, p.b + p0 * p.rs_b + j0 * p.cs_b, p.rs_b, p.cs_b, bbuf);
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int rows = static_cast<int>(imin(MR, mc - ir));
+                        const TileFn full = pick<1, kPacked>(rows, full_vec, false);
                         for (int64_t jr = 0; jr < nc; jr += NR) {
                             const int cols = static_cast<int>(imin(NR, nc - jr));
-                            tile(p, kc, abuf + ir * kc, 0, kPacked, bbuf + jr * kc, NR, false,
-                                 rows, cols, i0 + ir, j0 + jr, beta, last);
+                            const TileFn fn = cols == NR ? full : tile_fn(rows, cols, false, kPacked);
+                            tile(p, fn, kc, abuf + ir * kc, 0, bbuf + jr * kc, NR, rows, cols,
+                                 i0 + ir, j0 + jr, beta, last);
                         }
                     }
                 }

@@ -36,6 +36,9 @@ struct Plan {
     bool pack_b = true;              // false: the kernels read B in place (cs_b == 1)
     bool pack_a = true;              // with pack_b false: false reads A in place too
                                      // (when rs_a or cs_a is 1)
+    bool rows_outer = false;         // direct path: each row tile sweeps all columns
+                                     // (skinny m, small kc: B streams row by row)
+    bool dot = false;                // dot-product form: B^T rows times A rows, full K
     int threads = 1;                 // threads for the whole call
     bool batch_parallel = false;     // threads take whole products of the batch
     int64_t ws_a = 0, ws_b = 0;      // workspace elements per thread for packed A and B

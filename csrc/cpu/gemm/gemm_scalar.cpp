@@ -17,6 +17,8 @@ struct ScalarKernel {
     static constexpr int MR = MR_;
     static constexpr int NR = NR_;
     static constexpr int W = NR_;  // one "vector" per row: NVEC is always 1
+    static constexpr int DOT_ROWS = 4;
+    static constexpr int DOT_JB = 4;
 
     template <int ROWS, int NVEC, bool MASKB, int AL>
     static void tile(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
@@ -46,6 +48,49 @@ struct ScalarKernel {
                 for (int j = 0; j < ncols; ++j) ci[j] = alpha * acc[i][j];
             } else {
                 for (int j = 0; j < ncols; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
+            }
+        }
+    }
+
+    template <int ROWS, int AL>
+    static void sweep(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                      int64_t ldc, int64_t n, T alpha, T beta) {
+        for (int64_t j = 0; j + NR <= n; j += NR) {
+            tile<ROWS, 1, false, AL>(kc, a, lda, b + j, ldb, c + j, ldc, NR, alpha, beta);
+        }
+    }
+
+    // The dot-product form (see gemm_simd.h): L lanes of partial sums per
+    // (i, j), k stepping by L, so the inner loop vectorizes without reordering
+    // any sum; the lanes are added in order at the end.
+    template <int ROWS, int JB>
+    static void dot_tile(int64_t k, const T* a, int64_t lda, const T* bt, int64_t ldbt, int jb,
+                         T* c, int64_t rs_c, int64_t cs_c, T alpha, T beta) {
+        constexpr int L = 16 / sizeof(T) * 2;
+        T acc[ROWS][JB][L] = {};
+        const T* brow[JB];
+        for (int j = 0; j < JB; ++j) brow[j] = bt + (j < jb ? j : 0) * ldbt;
+        int64_t p = 0;
+        for (; p + L <= k; p += L) {
+            for (int i = 0; i < ROWS; ++i) {
+                const T* ai = a + i * lda + p;
+                for (int j = 0; j < JB; ++j) {
+                    const T* bj = brow[j] + p;
+                    for (int l = 0; l < L; ++l) acc[i][j][l] += ai[l] * bj[l];
+                }
+            }
+        }
+        for (int i = 0; i < ROWS; ++i) {
+            for (int j = 0; j < JB; ++j) {
+                for (int64_t q = p; q < k; ++q) acc[i][j][q - p] += a[i * lda + q] * brow[j][q];
+            }
+        }
+        for (int i = 0; i < ROWS; ++i) {
+            for (int j = 0; j < jb; ++j) {
+                T sum = T(0);
+                for (int l = 0; l < L; ++l) sum += acc[i][j][l];
+                T& cij = c[i * rs_c + j * cs_c];
+                cij = beta == T(0) ? alpha * sum : alpha * sum + beta * cij;
             }
         }
     }

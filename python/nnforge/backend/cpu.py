@@ -386,37 +386,42 @@ def nonzero(a):
 # bound as _C.cpu.gemm), which reads transposed and sliced views in place;
 # float16 is computed in float32. Only dtypes numpy multiplies without BLAS
 # (integers) stay with numpy's loops.
-_GEMM_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-_gemm_kernel = None
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+_GEMM_DTYPES = (_F32, _F64)
+_kernels = None
 
 
-def _gemm():
-    global _gemm_kernel
-    if _gemm_kernel is None:
-        from .._C import cpu as kernels  # on first use: numpy-only code never needs it
-        _gemm_kernel = kernels.gemm
-    return _gemm_kernel
+def _gemm_kernels():
+    global _kernels
+    if _kernels is None:
+        from .._C import cpu  # on first use: numpy-only code never needs it
+        _kernels = cpu
+    return _kernels
 
 
 def _gemm_dtype(a, b):
-    """The dtype to compute a @ b in with the GEMM, and the result's dtype (None, None
-    for dtypes the GEMM does not take)."""
-    dt = a.dtype if a.dtype == b.dtype else np.result_type(a.dtype, b.dtype)
-    if dt in _GEMM_DTYPES:
-        return dt, dt
+    """(dtype to compute a @ b in with the GEMM, dtype of the result), or (None, None)
+    for dtypes the GEMM does not take."""
+    dt = np.result_type(a.dtype, b.dtype)
+    if dt.kind == "f" and dt.itemsize in (4, 8):
+        work = _F32 if dt.itemsize == 4 else _F64  # native byte order
+        return work, work
     if dt == np.float16:
-        return np.dtype(np.float32), dt
+        return _F32, dt
     return None, None
 
 
 def matmul(a, b):
     """The one CPU matrix product, with numpy.matmul's semantics (1-D operands,
     broadcast batch dims; a 0-d array for two vectors)."""
+    dt = a.dtype
+    if dt is b.dtype and (dt is _F32 or dt is _F64):  # the common case, kept short
+        return _gemm_kernels().matmul(a, b)
     work, result = _gemm_dtype(a, b)
     if work is None:
         with _quiet():
             return ensure_array(np.matmul(a, b))
-    out = _gemm()(a.astype(work, copy=False), b.astype(work, copy=False))
+    out = _gemm_kernels().matmul(a.astype(work, copy=False), b.astype(work, copy=False))
     return out if result == work else out.astype(result)
 
 
@@ -429,7 +434,7 @@ def linear(x, w, b=None, activation=None):
     if dt in _GEMM_DTYPES and w.dtype == dt and (b is None or b.dtype == dt):
         if b is not None and b.ndim == 0:
             b = np.broadcast_to(b, (w.shape[0],))
-        return _gemm()(x, w.T, bias=b, activation=activation)
+        return _gemm_kernels().matmul_bias(x, w.T, b, activation)
     y = matmul(x, swap_last(w))
     with _quiet():
         if b is not None:
