@@ -67,11 +67,10 @@ class IndexView(Function):
         return gx, None
 
 
-class IndexGather(Function):
-    @staticmethod
-    def forward(ctx, x, index):
-        ctx.meta = (x.shape, x.dtype, index)
-        return ctx.backend.getitem(x, index)
+class IndexGather(IndexView):
+    """Advanced indexing: the same forward, but it copies, and an index may
+    repeat, so backward accumulates the gradient instead of assigning it."""
+    is_view = False
 
     @staticmethod
     def backward(ctx, g):
