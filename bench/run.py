@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-SUITES = ["mlp", "vae", "optim", "losses"]
+SUITES = ["mlp", "vae", "optim", "losses", "gemm"]
 
 
 def main(argv=None) -> int:

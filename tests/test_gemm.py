@@ -11,17 +11,20 @@ Tolerance: |C - C_ref| <= 2 (K + 2) eps (|A| |B| + |beta C|) elementwise, the
 classic bound for a K-term sum (eps of the dtype: float32 2^-24, float64 2^-53).
 
 AddressSanitizer (no out-of-bounds access on any path): build into a separate
-virtual environment and build directory, then run this file with the ASan
-runtime preloaded (Python itself is not instrumented, hence LD_PRELOAD and the
-leak checker off):
+virtual environment (not one that sees the editable install: its import hook
+would win) and build directory, then run this file with the ASan runtime and
+libstdc++ preloaded (Python itself is not instrumented; without libstdc++
+ASan cannot intercept C++ exceptions) and the leak checker off:
 
-    python -m venv --system-site-packages /tmp/asan-venv
-    /tmp/asan-venv/bin/pip install --no-build-isolation --no-deps \\
-        -C cmake.define.NNFORGE_CUDA=OFF -C build-dir=/tmp/asan-build \\
-        -C cmake.define.CMAKE_CXX_FLAGS="-fsanitize=address -fno-omit-frame-pointer" \\
+    python -m venv /tmp/asan-venv
+    /tmp/asan-venv/bin/pip install numpy pytest tqdm scikit-build-core pybind11
+    /tmp/asan-venv/bin/pip install --no-build-isolation --no-deps \
+        -C cmake.define.NNFORGE_CUDA=OFF -C build-dir=/tmp/asan-build \
+        -C cmake.define.CMAKE_CXX_FLAGS="-fsanitize=address -fno-omit-frame-pointer" \
         -C cmake.define.CMAKE_MODULE_LINKER_FLAGS=-fsanitize=address .
-    ASAN_OPTIONS=detect_leaks=0 LD_PRELOAD=$(gcc -print-file-name=libasan.so) \\
-        /tmp/asan-venv/bin/python -m pytest -q tests/test_gemm.py
+    cp tests/test_gemm.py /tmp && cd /tmp && ASAN_OPTIONS=detect_leaks=0 \
+        LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)" \
+        /tmp/asan-venv/bin/python -m pytest -q -p no:cacheprovider test_gemm.py
 """
 import os
 import subprocess

@@ -12,6 +12,8 @@
 //       and threads (0: nnforge's setting) are for tests and benchmarks.
 //   matmul(a, b) -> gemm(a, b) with the default options (the fast call).
 //   matmul_bias(a, b, bias, activation) -> gemm(a, b, bias=..., activation=...).
+//   fma_probe(isa=None, iterations=2e7) -> dict: FMA latency and throughput
+//       on this core, for the benchmark's peak.
 //   gemm_config(dtype='float32', isa=None) -> dict of tile, block and
 //       threshold sizes the dispatcher uses.
 // A bad argument raises ValueError naming the kernel, the argument and the
@@ -419,6 +421,26 @@ void bind_gemm(py::module_& m) {
           "gemm(a, b) with the default options: numpy.matmul for float32/float64 arrays.");
     m.def("matmul_bias", &matmul_bias_py, py::arg("a"), py::arg("b"), py::arg("bias"),
           py::arg("activation"), "gemm(a, b, bias=bias, activation=activation), positional.");
+    m.def(
+        "fma_probe",
+        [](const py::object& isa, int64_t iterations) {
+            const Isa chosen = isa.is_none() ? best_isa() : parse_isa(isa);
+            if (iterations < 1) fail("fma_probe: iterations must be >= 1");
+            FmaProbe p;
+            {
+                py::gil_scoped_release release;
+                p = fma_probe(chosen, iterations);
+            }
+            py::dict d;
+            d["isa"] = isa_name(chosen);
+            d["lanes"] = p.lanes;
+            d["dependent_ns"] = p.dependent_ns;
+            d["per_ns"] = p.per_ns;
+            return d;
+        },
+        py::arg("isa") = py::none(), py::arg("iterations") = 20000000,
+        "Float FMA timing on this core: dependent_ns (latency of one FMA in a chain) and "
+        "per_ns (FMAs per ns over 12 chains), with `lanes` floats per FMA.");
     m.def("gemm_config", &config_py, py::arg("dtype") = "float32", py::arg("isa") = py::none(),
           "Tile, block and threshold sizes the GEMM uses for this dtype and ISA.");
 }

@@ -302,6 +302,13 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
         if (plan.batch_parallel && p.batch < threads) threads = static_cast<int>(p.batch);
     }
     plan.threads = threads;
+    // Up to 4 pieces per thread, each at least kParallelMinWork / 2 and a whole tile.
+    if (threads > 1 && !plan.batch_parallel) {
+        int64_t pieces = work / (cfg.parallel_min_work / 2);
+        pieces = pieces < 4 * threads ? pieces : 4 * threads;
+        pieces = pieces > threads ? pieces : threads;
+        plan.pieces = pieces < tiles ? pieces : tiles;
+    }
 
     const int64_t kc = p.k < plan.kc ? p.k : plan.kc;
     const int64_t mc = p.m < plan.mc ? p.m : plan.mc;
@@ -320,6 +327,23 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     if (isa == Isa::avx2) return gemm_detail::run_avx2<T>(p, plan, ws);
 #endif
     gemm_detail::run_scalar<T>(p, plan, ws);
+}
+
+FmaProbe fma_probe(Isa isa, int64_t iterations) {
+    if (!isa_available(isa)) {
+        throw std::runtime_error(std::string("fma_probe: isa '") + isa_name(isa) +
+                                 "' is not available on this CPU");
+    }
+    double (*seconds)(int64_t, bool) = gemm_detail::fma_seconds_scalar;
+    FmaProbe out;
+#if defined(__x86_64__) || defined(_M_X64)
+    if (isa == Isa::avx512) seconds = gemm_detail::fma_seconds_avx512, out.lanes = 16;
+    if (isa == Isa::avx2) seconds = gemm_detail::fma_seconds_avx2, out.lanes = 8;
+#endif
+    seconds(iterations / 10 + 1, false);  // warm up (clock ramp)
+    out.dependent_ns = seconds(iterations, true) / static_cast<double>(iterations) * 1e9;
+    out.per_ns = 12.0 * static_cast<double>(iterations) / (seconds(iterations, false) * 1e9);
+    return out;
 }
 
 template <typename T>

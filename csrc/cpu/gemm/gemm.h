@@ -98,4 +98,16 @@ struct GemmConfig {
 template <typename T>
 GemmConfig gemm_config(const GemmOptions& options = GemmOptions{});
 
+// Measures this core's float FMA speed with `isa`'s widest vectors, for the
+// benchmark's peak: `dependent_ns`, the time of one FMA in a chain where each
+// waits for the last (its latency: 4 cycles on recent AMD and Intel cores, so
+// the clock is 4 / dependent_ns GHz), and `per_ns`, FMAs per nanosecond over
+// 12 independent chains (throughput). `lanes` floats per FMA.
+struct FmaProbe {
+    int lanes = 1;
+    double dependent_ns = 0.0;
+    double per_ns = 0.0;
+};
+FmaProbe fma_probe(Isa isa, int64_t iterations);
+
 }  // namespace nnforge

@@ -12,6 +12,8 @@
 
 #include <immintrin.h>
 
+#include <chrono>
+
 #include "cpu/gemm/gemm_driver.h"
 #include "cpu/gemm/gemm_simd.h"
 
@@ -143,6 +145,32 @@ struct KernelFor<double> {
 };
 
 }  // namespace
+
+static volatile float fma_probe_sink = 0.0f;
+
+// ---------------------------------------------------------------- FMA probe
+// One chain x = x * a + b (each FMA waits for the last), or 12 independent
+// ones (as many as keep both FMA pipes of any current core busy).
+double fma_seconds_avx2(int64_t iterations, bool dependent) {
+    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+    __m256 x[12];
+    for (int j = 0; j < 12; ++j) x[j] = _mm256_set1_ps(0.5f + 0.01f * static_cast<float>(j));
+    const auto t0 = std::chrono::steady_clock::now();
+    if (dependent) {
+        for (int64_t i = 0; i < iterations; ++i) x[0] = _mm256_fmadd_ps(x[0], a, b);
+    } else {
+        for (int64_t i = 0; i < iterations; ++i) {
+            for (int j = 0; j < 12; ++j) x[j] = _mm256_fmadd_ps(x[j], a, b);
+        }
+    }
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    __m256 sum = x[0];
+    for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, x[j]);
+    alignas(64) float out[16];
+    _mm256_store_ps(out, sum);
+    fma_probe_sink = out[0];  // keeps the chains from being optimized away
+    return seconds;
+}
 
 template <typename T>
 TileShape tile_shape_avx2() {

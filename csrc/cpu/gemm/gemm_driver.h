@@ -29,10 +29,11 @@
 // written through masked stores. Nothing outside the operands is touched.
 //
 // Threads: the rows (or, when there are more column tiles, the columns) of C
-// are cut into one contiguous range of whole tiles per thread, and each thread
-// runs the serial loops above on its piece with its own packing buffers. The
-// K loop and the kernels are the same for every piece, so C is bit-identical
-// for any thread count. A batch of small products is shared out whole instead.
+// are cut into pieces of whole tiles (a few per thread, taken dynamically),
+// and a thread runs the serial loops above on each piece it takes, with its
+// own packing buffers. The K loop and the kernels are the same for every
+// piece, so C is bit-identical for any thread count. A batch of small
+// products is shared out whole instead.
 #pragma once
 
 #include <cstdint>
@@ -489,21 +490,26 @@ struct Driver {
             return;
         }
 #if defined(NNFORGE_OPENMP)
+        // Pieces are handed out dynamically (more pieces than threads), so a
+        // thread the OS preempts delays only its own piece, not the call.
 #pragma omp parallel num_threads(plan.threads)
         {
-            const int parts = omp_get_num_threads();
-            const int part = omp_get_thread_num();
-            T* abuf = ws + part * per_thread;
+            T* abuf = ws + omp_get_thread_num() * per_thread;
             T* bbuf = abuf + plan.ws_a;
             if (plan.batch_parallel) {
-                const int64_t first = p.batch * part / parts, end = p.batch * (part + 1) / parts;
-                for (int64_t index = first; index < end; ++index) {
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t index = 0; index < p.batch; ++index) {
                     serial(member(p, index), plan, abuf, bbuf);
                 }
             } else {
-                for (int64_t index = 0; index < p.batch; ++index) {
+                const int64_t pieces = plan.pieces;
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t job = 0; job < p.batch * pieces; ++job) {
                     Problem<T> mine;
-                    if (piece(member(p, index), part, parts, mine)) serial(mine, plan, abuf, bbuf);
+                    if (piece(member(p, job / pieces), static_cast<int>(job % pieces),
+                              static_cast<int>(pieces), mine)) {
+                        serial(mine, plan, abuf, bbuf);
+                    }
                 }
             }
         }

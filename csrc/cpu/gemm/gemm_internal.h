@@ -41,6 +41,7 @@ struct Plan {
     bool dot = false;                // dot-product form: B^T rows times A rows, full K
     int threads = 1;                 // threads for the whole call
     bool batch_parallel = false;     // threads take whole products of the batch
+    int64_t pieces = 1;              // else each product is cut into this many pieces
     int64_t ws_a = 0, ws_b = 0;      // workspace elements per thread for packed A and B
 };
 
@@ -51,12 +52,18 @@ struct TileShape {
 
 // Each ISA build defines these (gemm_<isa>.cpp). run() computes the whole
 // batch; ws holds plan.threads * (ws_a + ws_b) elements, 64-byte aligned.
+// The FMA probe of each build (gemm_<isa>.cpp): seconds for `iterations`
+// steps of one dependent chain (dependent) or of 12 independent chains.
+double fma_seconds_scalar(int64_t iterations, bool dependent);
+
 template <typename T>
 TileShape tile_shape_scalar();
 template <typename T>
 void run_scalar(const Problem<T>& p, const Plan& plan, T* ws);
 
 #if defined(__x86_64__) || defined(_M_X64)
+double fma_seconds_avx2(int64_t iterations, bool dependent);
+double fma_seconds_avx512(int64_t iterations, bool dependent);
 template <typename T>
 TileShape tile_shape_avx2();
 template <typename T>

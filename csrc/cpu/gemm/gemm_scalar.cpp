@@ -5,6 +5,8 @@
 //
 // Tile 4 x 8 floats or 4 x 4 doubles: 8 SSE2 registers of accumulators,
 // within the 16 a baseline x86-64 has (arm64 has 32).
+#include <chrono>
+
 #include "cpu/gemm/gemm_driver.h"
 
 namespace nnforge {
@@ -112,6 +114,30 @@ struct KernelFor<double> {
 };
 
 }  // namespace
+
+static volatile float fma_probe_sink = 0.0f;
+
+// The portable build's probe: scalar multiply-adds (no FMA instruction is
+// assumed), one chain or 12 independent ones.
+double fma_seconds_scalar(int64_t iterations, bool dependent) {
+    float x[12];
+    for (int j = 0; j < 12; ++j) x[j] = 0.5f + 0.01f * static_cast<float>(j);
+    const float a = 0.999999f, b = 1e-7f;
+    const auto t0 = std::chrono::steady_clock::now();
+    if (dependent) {
+        for (int64_t i = 0; i < iterations; ++i) x[0] = x[0] * a + b;
+    } else {
+        for (int64_t i = 0; i < iterations; ++i) {
+            for (int j = 0; j < 12; ++j) x[j] = x[j] * a + b;
+        }
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    float sum = 0.0f;
+    for (int j = 0; j < 12; ++j) sum += x[j];
+    fma_probe_sink = sum;
+    return seconds;
+}
 
 template <typename T>
 TileShape tile_shape_scalar() {
