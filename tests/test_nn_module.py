@@ -508,13 +508,14 @@ NET_REPR = """Net(
 
 
 def test_repr_tree():
-    assert repr(Net()) == NET_REPR
+    # PyTorch's tree, then our extra: one line of parameter counts (shared ones once).
+    assert repr(Net()) == NET_REPR + "\nTotal params: 98 (trainable: 98)"
     assert repr(nn.ReLU(inplace=True)) == "ReLU(inplace=True)"
     assert repr(nn.Module()) == "Module()"
     ml = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 2)])
     assert repr(ml) == ("ModuleList(\n  (0-1): 2 x Linear(in_features=2, out_features=2, "
                         "bias=True)\n  (2): ReLU()\n  (3): Linear(in_features=2, "
-                        "out_features=2, bias=True)\n)")
+                        "out_features=2, bias=True)\n)\nTotal params: 18 (trainable: 18)")
 
 
 def test_repr_matches_pytorch():
@@ -528,7 +529,11 @@ def test_repr_matches_pytorch():
             lib.ModuleDict({"a": lib.Identity(), "b": lib.Sigmoid()}), lib.CrossEntropyLoss(),
             lib.MSELoss(), lib.NLLLoss(), lib.LogSoftmax(dim=1),
             lib.Sequential(OrderedDict(fc=lib.Linear(1, 1, bias=False))))
-    assert repr(build(nn)) == repr(build(tnn))
+    tree, counts = repr(build(nn)).rsplit("\n", 1)
+    reference = build(tnn)
+    assert tree == repr(reference)
+    n = sum(p.numel() for p in reference.parameters())
+    assert counts == f"Total params: {n:,} (trainable: {n:,})"
 
 
 def test_summary_counts():
@@ -542,7 +547,7 @@ def test_summary_counts():
     net.block.requires_grad_(False)
     frozen = 4 * 8 + 8 + 8 * 4 + 4
     assert f"Non-trainable params: {frozen:,}" in net.summary()
-    assert repr(net) == NET_REPR  # counts stay out of repr
+    assert repr(net) == NET_REPR + f"\nTotal params: {total:,} (trainable: {total - frozen:,})"
 
 
 # ---------------------------------------------------------------- Sequential

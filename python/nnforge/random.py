@@ -14,7 +14,7 @@ class Generator:
 
     >>> g = Generator().manual_seed(0)
     >>> import nnforge as nf
-    >>> nf.rand(2, generator=g).shape
+    >>> tuple(nf.rand(2, generator=g).shape)
     (2,)
     """
 

@@ -81,7 +81,7 @@ def _quietly(fn):
         with _quiet():
             return fn(*args, **kwargs)
     quiet_fn.__name__ = getattr(fn, "__name__", "quiet_fn")
-    quiet_fn.__doc__ = fn.__doc__
+    quiet_fn.__doc__ = f"numpy.{quiet_fn.__name__}, without floating-point warnings."
     return quiet_fn
 
 

@@ -56,6 +56,7 @@ def dense_stack(sizes: Sequence[int], activation: str = "relu",
       (2): Linear(in_features=32, out_features=8, bias=True)
       (3): Sigmoid()
     )
+    Total params: 2,344 (trainable: 2,344)
     """
     for name in (activation, last_activation):
         if name not in _ACTIVATIONS:

@@ -135,6 +135,7 @@ class ModuleList(Module):
       (0-1): 2 x Linear(in_features=3, out_features=3, bias=True)
       (2): ReLU()
     )
+    Total params: 24 (trainable: 24)
     """
 
     def __init__(self, modules: Iterable[Module] | None = None):
@@ -204,7 +205,7 @@ class ModuleList(Module):
 
     def _child_lines(self) -> list[str]:
         # Runs of identical children print once, as PyTorch does: "(0-2): 3 x Linear(...)".
-        reprs = [_addindent(repr(m), 2) for m in self._modules.values()]
+        reprs = [_addindent(m._repr_tree(), 2) for m in self._modules.values()]
         lines, start = [], 0
         for i in range(1, len(reprs) + 1):
             if i < len(reprs) and reprs[i] == reprs[start]:

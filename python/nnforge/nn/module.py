@@ -591,10 +591,22 @@ class Module:
         return type(self).__name__
 
     def _child_lines(self) -> list[str]:
-        return [f"({name}): " + _addindent(repr(module), 2)
+        return [f"({name}): " + _addindent(module._repr_tree(), 2)
                 for name, module in self._modules.items()]
 
     def __repr__(self) -> str:
+        """PyTorch's tree of modules; a module with children adds one last line
+        with its parameter counts (shared parameters counted once)."""
+        tree = self._repr_tree()
+        if not self._modules:
+            return tree
+        params = list(self.parameters())
+        total = sum(p.numel() for p in params)
+        trainable = sum(p.numel() for p in params if p.requires_grad)
+        return f"{tree}\nTotal params: {total:,} (trainable: {trainable:,})"
+
+    def _repr_tree(self) -> str:
+        """The module tree exactly as PyTorch prints it."""
         extra = self.extra_repr()
         extra_lines = extra.split("\n") if extra else []
         child_lines = self._child_lines()
