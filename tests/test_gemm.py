@@ -385,7 +385,8 @@ def test_no_numpy_blas_in_matmul_and_linear(monkeypatch, dtype):
 
 def test_linear_activation_matches_composition():
     rng = np.random.default_rng(10)
-    x_np, w_np, b_np = rng.standard_normal((6, 7)), rng.standard_normal((4, 7)), rng.standard_normal(4)
+    x_np, w_np = rng.standard_normal((6, 7)), rng.standard_normal((4, 7))
+    b_np = rng.standard_normal(4)
     F = nf.nn.functional
     for act, ref_fn in [("relu", F.relu), ("gelu_tanh", lambda t: F.gelu(t, approximate="tanh"))]:
         grads = []

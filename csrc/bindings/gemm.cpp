@@ -203,7 +203,8 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
     py::array out;
     if (out_obj.is_none()) {
         if (beta != 0.0) fail("beta != 0 needs an out array to accumulate into");
-        out = py::array(a.dtype(), std::vector<py::ssize_t>(result_shape.begin(), result_shape.end()));
+        out = py::array(a.dtype(),
+                        std::vector<py::ssize_t>(result_shape.begin(), result_shape.end()));
     } else {
         out = as_array("out", out_obj);
         if (!out.dtype().equal(a.dtype())) {
@@ -220,10 +221,13 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
         }
         if (!out.writeable()) fail("out (shape " + shape_str(out) + ") is not writeable");
         std::vector<int64_t> s;
-        if (!element_strides(out, s)) fail("out is misaligned or has strides that are not whole elements");
+        if (!element_strides(out, s)) {
+            fail("out is misaligned or has strides that are not whole elements");
+        }
         for (py::ssize_t d = 0; d < out.ndim(); ++d) {
             if (out.shape(d) > 1 && out.strides(d) == 0) {
-                fail("out (shape " + shape_str(out) + ") is a broadcast view: its elements overlap");
+                fail("out (shape " + shape_str(out) +
+                     ") is a broadcast view: its elements overlap");
             }
         }
         // An input that shares memory with out is read from a copy.
@@ -235,7 +239,10 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
     std::vector<int64_t> sa, sb, sc, sbias;
     if (!element_strides(a, sa)) a = copy_of(a), element_strides(a, sa);
     if (!element_strides(b, sb)) b = copy_of(b), element_strides(b, sb);
-    if (has_bias && !element_strides(bias, sbias)) bias = copy_of(bias), element_strides(bias, sbias);
+    if (has_bias && !element_strides(bias, sbias)) {
+        bias = copy_of(bias);
+        element_strides(bias, sbias);
+    }
     element_strides(out, sc);
 
     GemmArgs<T> g;
@@ -364,8 +371,8 @@ py::array matmul_py(const py::object& a_obj, const py::object& b_obj) {
         return run<float>(a, b, py::none(), 1.0, 0.0, py::none(), GemmActivation::none,
                           GemmOptions{});
     }
-    return gemm_py(a_obj, b_obj, py::none(), 1.0, 0.0, py::none(), py::none(), py::none(), "auto", 0,
-                   py::none());
+    return gemm_py(a_obj, b_obj, py::none(), 1.0, 0.0, py::none(), py::none(), py::none(),
+                   "auto", 0, py::none());
 }
 
 // act(a @ b + bias), positional (bias and activation may be None): Linear's

@@ -68,7 +68,8 @@ struct Caches {
 const Caches& caches() {
     static const Caches c = [] {
         Caches out;
-#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && defined(_SC_LEVEL3_CACHE_SIZE)
+#if defined(_SC_LEVEL1_DCACHE_SIZE) && defined(_SC_LEVEL2_CACHE_SIZE) && \
+    defined(_SC_LEVEL3_CACHE_SIZE)
         const long l1 = sysconf(_SC_LEVEL1_DCACHE_SIZE);
         const long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
         const long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE);
@@ -257,14 +258,17 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
 
     const GemmConfig cfg = config_for<T>(isa);
     Plan plan;
-    const int64_t work = p.m * p.n * p.k;  // per product (each factor < 2^31 in practice)
+    // Multiply-adds per product, as a double: m n k can exceed 2^63.
+    const double work =
+        static_cast<double>(p.m) * static_cast<double>(p.n) * static_cast<double>(p.k);
     const bool b_rows = p.cs_b == 1;                 // B rows contiguous: direct possible
     const bool b_cols = p.rs_b == 1 && p.cs_b != 1;  // B = W^T: dot form possible
     GemmPath path = options.path;
     if (path == GemmPath::automatic) {
         if (b_cols && p.m <= cfg.dot_max_m) {
             path = GemmPath::dot;
-        } else if (b_rows && (p.m <= cfg.direct_max_m || work <= cfg.direct_max_work)) {
+        } else if (b_rows && (p.m <= cfg.direct_max_m ||
+                              work <= static_cast<double>(cfg.direct_max_work))) {
             path = GemmPath::direct;
         } else {
             path = GemmPath::packed;
@@ -292,11 +296,12 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     const int64_t row_tiles = (p.m + cfg.mr - 1) / cfg.mr;
     const int64_t col_tiles = (p.n + cfg.nr - 1) / cfg.nr;
     const int64_t tiles = row_tiles > col_tiles ? row_tiles : col_tiles;
-    if (work * p.batch < cfg.parallel_min_work) threads = 1;
+    const double min_work = static_cast<double>(cfg.parallel_min_work);
+    if (work * static_cast<double>(p.batch) < min_work) threads = 1;
     if (threads > 1) {
         plan.batch_parallel = p.batch >= threads &&
                               (p.batch % threads == 0 || p.batch >= 4 * threads ||
-                               work < cfg.parallel_min_work);
+                               work < min_work);
         if (!plan.batch_parallel && tiles < 2) threads = 1;
         if (!plan.batch_parallel && tiles < threads) threads = static_cast<int>(tiles);
         if (plan.batch_parallel && p.batch < threads) threads = static_cast<int>(p.batch);
@@ -304,8 +309,8 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     plan.threads = threads;
     // Up to 4 pieces per thread, each at least kParallelMinWork / 2 and a whole tile.
     if (threads > 1 && !plan.batch_parallel) {
-        int64_t pieces = work / (cfg.parallel_min_work / 2);
-        pieces = pieces < 4 * threads ? pieces : 4 * threads;
+        const double most = work / (min_work / 2);
+        int64_t pieces = most < 4.0 * threads ? static_cast<int64_t>(most) : 4 * threads;
         pieces = pieces > threads ? pieces : threads;
         plan.pieces = pieces < tiles ? pieces : tiles;
     }

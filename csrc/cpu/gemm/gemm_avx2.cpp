@@ -75,7 +75,9 @@ struct VecF32 {
                 const int kb = kc - k0 < 8 ? static_cast<int>(kc - k0) : 8;
                 const Mask km = mask(kb);
                 Reg r[8];
-                for (int i = 0; i < 8; ++i) r[i] = i < rows ? load(src + (j0 + i) * cs + k0, km) : zero();
+                for (int i = 0; i < 8; ++i) {
+                    r[i] = i < rows ? load(src + (j0 + i) * cs + k0, km) : zero();
+                }
                 transpose8(r);
                 for (int q = 0; q < kb; ++q) store(dst + (k0 + q) * NR + j0, r[q]);
             }
@@ -122,7 +124,9 @@ struct VecF64 {
                 const int kb = kc - k0 < 4 ? static_cast<int>(kc - k0) : 4;
                 const Mask km = mask(kb);
                 Reg r[4];
-                for (int i = 0; i < 4; ++i) r[i] = i < rows ? load(src + (j0 + i) * cs + k0, km) : zero();
+                for (int i = 0; i < 4; ++i) {
+                    r[i] = i < rows ? load(src + (j0 + i) * cs + k0, km) : zero();
+                }
                 transpose4(r);
                 for (int q = 0; q < kb; ++q) store(dst + (k0 + q) * NR + j0, r[q]);
             }
@@ -163,7 +167,8 @@ double fma_seconds_avx2(int64_t iterations, bool dependent) {
             for (int j = 0; j < 12; ++j) x[j] = _mm256_fmadd_ps(x[j], a, b);
         }
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     __m256 sum = x[0];
     for (int j = 1; j < 12; ++j) sum = _mm256_add_ps(sum, x[j]);
     alignas(64) float out[16];

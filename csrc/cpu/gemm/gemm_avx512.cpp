@@ -188,7 +188,8 @@ double fma_seconds_avx512(int64_t iterations, bool dependent) {
             for (int j = 0; j < 12; ++j) x[j] = _mm512_fmadd_ps(x[j], a, b);
         }
     }
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     __m512 sum = x[0];
     for (int j = 1; j < 12; ++j) sum = _mm512_add_ps(sum, x[j]);
     alignas(64) float out[16];

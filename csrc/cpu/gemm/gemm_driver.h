@@ -135,10 +135,14 @@ void epilogue(T* c, int64_t rs_c, int64_t cs_c, int rows, int cols, const T* bia
               int64_t bias_rs, int64_t bias_cs, GemmActivation act) {
     switch (act) {
         case GemmActivation::none:
-            if (bias) epilogue_tile<T, GemmActivation::none>(c, rs_c, cs_c, rows, cols, bias, bias_rs, bias_cs);
+            if (bias) {
+                epilogue_tile<T, GemmActivation::none>(c, rs_c, cs_c, rows, cols, bias, bias_rs,
+                                                       bias_cs);
+            }
             return;
         case GemmActivation::relu:
-            epilogue_tile<T, GemmActivation::relu>(c, rs_c, cs_c, rows, cols, bias, bias_rs, bias_cs);
+            epilogue_tile<T, GemmActivation::relu>(c, rs_c, cs_c, rows, cols, bias, bias_rs,
+                                                   bias_cs);
             return;
         case GemmActivation::gelu_tanh:
             epilogue_tile<T, GemmActivation::gelu_tanh>(c, rs_c, cs_c, rows, cols, bias, bias_rs,
@@ -408,7 +412,9 @@ struct Driver {
                                                                 : pick_sweep<1, kPacked>(rows);
                             sw(kc, a_tile(ir), lda, b0, p.rs_b, p.c + (i0 + ir) * p.rs_c, p.rs_c,
                                n_full, p.alpha, beta);
-                            if (last && n_full > 0) finish(p, rows, static_cast<int>(n_full), i0 + ir, 0);
+                            if (last && n_full > 0) {
+                                finish(p, rows, static_cast<int>(n_full), i0 + ir, 0);
+                            }
                             if (n_full < p.n) {
                                 const int cols = static_cast<int>(p.n - n_full);
                                 tile(p, tile_fn(rows, cols, true, al), kc, a_tile(ir), lda,
@@ -435,7 +441,8 @@ struct Driver {
                         const TileFn full = pick<1, kPacked>(rows, full_vec, false);
                         for (int64_t jr = 0; jr < nc; jr += NR) {
                             const int cols = static_cast<int>(imin(NR, nc - jr));
-                            const TileFn fn = cols == NR ? full : tile_fn(rows, cols, false, kPacked);
+                            const TileFn fn =
+                                cols == NR ? full : tile_fn(rows, cols, false, kPacked);
                             tile(p, fn, kc, abuf + ir * kc, 0, bbuf + jr * kc, NR, rows, cols,
                                  i0 + ir, j0 + jr, beta, last);
                         }

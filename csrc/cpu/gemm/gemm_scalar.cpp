@@ -22,14 +22,11 @@ struct ScalarKernel {
     static constexpr int DOT_ROWS = 4;
     static constexpr int DOT_JB = 4;
 
-    template <int ROWS, int NVEC, bool MASKB, int AL>
-    static void tile(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
-                     int64_t ldc, int ncols, T alpha, T beta) {
-        const int64_t a_is = ALayout<AL, MR>::row_step(lda);
-        const int64_t a_ks = ALayout<AL, MR>::k_step(lda);
-        static_assert(NVEC == 1, "the portable kernel has one vector per row");
-        T acc[ROWS][NR] = {};
-        for (int64_t k = 0; k < kc; ++k) {
+    // acc[i][j] += sum over kb steps of a[k * MR + i] * b[k * ldb + j] (A packed).
+    template <int ROWS, bool MASKB>
+    static void accumulate(T (&acc)[ROWS][NR], int64_t kb, const T* a, const T* b, int64_t ldb,
+                           int ncols) {
+        for (int64_t k = 0; k < kb; ++k) {
             T bk[NR];
             if (MASKB) {
                 for (int j = 0; j < NR; ++j) bk[j] = T(0);
@@ -38,11 +35,36 @@ struct ScalarKernel {
                 for (int j = 0; j < NR; ++j) bk[j] = b[j];
             }
             for (int i = 0; i < ROWS; ++i) {
-                const T ai = a[i * a_is];
+                const T ai = a[i];
                 for (int j = 0; j < NR; ++j) acc[i][j] += ai * bk[j];
             }
-            a += a_ks;
+            a += MR;
             b += ldb;
+        }
+    }
+
+    template <int ROWS, int NVEC, bool MASKB, int AL>
+    static void tile(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
+                     int64_t ldc, int ncols, T alpha, T beta) {
+        static_assert(NVEC == 1, "the portable kernel has one vector per row");
+        T acc[ROWS][NR] = {};
+        if (AL == kPacked) {
+            accumulate<ROWS, MASKB>(acc, kc, a, b, ldb, ncols);
+        } else {
+            // A read in place: copied to a packed chunk first. Indexing A by a
+            // runtime row stride inside the loop makes compilers vectorize
+            // along k instead of along the row of B (4x slower here).
+            const int64_t a_is = ALayout<AL, MR>::row_step(lda);
+            const int64_t a_ks = ALayout<AL, MR>::k_step(lda);
+            constexpr int64_t kChunk = 128;
+            T buf[kChunk * MR];
+            for (int64_t k0 = 0; k0 < kc; k0 += kChunk) {
+                const int64_t kb = kc - k0 < kChunk ? kc - k0 : kChunk;
+                for (int64_t k = 0; k < kb; ++k) {
+                    for (int i = 0; i < ROWS; ++i) buf[k * MR + i] = a[i * a_is + (k0 + k) * a_ks];
+                }
+                accumulate<ROWS, MASKB>(acc, kb, buf, b + k0 * ldb, ldb, ncols);
+            }
         }
         for (int i = 0; i < ROWS; ++i) {
             T* ci = c + i * ldc;

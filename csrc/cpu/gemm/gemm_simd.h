@@ -42,8 +42,9 @@ struct SimdKernel {
     }
 
     template <int ROWS, int NVEC, bool MASKB, int AL>
-    [[gnu::always_inline]] static inline void tile(int64_t kc, const T* a, int64_t lda, const T* b, int64_t ldb, T* c,
-                     int64_t ldc, int ncols, T alpha, T beta) {
+    [[gnu::always_inline]] static inline void tile(int64_t kc, const T* a, int64_t lda,
+                                                   const T* b, int64_t ldb, T* c, int64_t ldc,
+                                                   int ncols, T alpha, T beta) {
         const int64_t a_is = ALayout<AL, MR>::row_step(lda);
         const int64_t a_ks = ALayout<AL, MR>::k_step(lda);
         Reg acc[ROWS][NVEC];
