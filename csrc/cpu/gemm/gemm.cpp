@@ -50,10 +50,11 @@ constexpr int64_t kParallelMinWork = int64_t(1) << 20;
 // thread, GFLOP/s direct / packed: 64^3 77 / 62, 256^3 113 / 104, 512^3
 // 109 / 105, 768^3 102 / 105) ...
 constexpr int64_t kDirectMaxWork = int64_t(512) * 512 * 512;
-// ... and at any size when B's rows are at most this far apart: a B panel
+// ... and at any size when B's rows are less than this far apart: a B panel
 // (KC rows) then spans few pages and streams well, and packing B only costs
 // (4096 x 768 x 3072: 109.6 vs 104.5; 4096 x 512 x 2048: 108 vs 101;
-// 2048^3, rows 8 KiB apart: 104 vs 107) ...
+// 2048^3, rows 8 KiB apart: 104 vs 107; 1024^3, rows exactly 4 KiB apart,
+// so a panel's rows share cache sets: 88-102, unsteady, vs 98-103) ...
 constexpr int64_t kDirectMaxRowBytes = 4096;
 // ... and for skinny products, m up to this: each element of B is used at most
 // m times, too few to pay for copying it. There B streams row by row: K
@@ -284,7 +285,7 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
             path = GemmPath::dot;
         } else if (b_rows && (p.m <= cfg.direct_max_m ||
                               work <= static_cast<double>(cfg.direct_max_work) ||
-                              (p.rs_b < 0 ? -p.rs_b : p.rs_b) * int64_t(sizeof(T)) <=
+                              (p.rs_b < 0 ? -p.rs_b : p.rs_b) * int64_t(sizeof(T)) <
                                   kDirectMaxRowBytes)) {
             path = GemmPath::direct;
         } else {
