@@ -17,6 +17,8 @@
 //         for ir step MR:  for jr step NR:            A micro-panel stays in L1
 //           C[ir:ir+MR, jr:jr+NR] = alpha A~_ir B~_jr + beta' C   (K, kc steps)
 //
+// Row-major A is not packed: the kernel reads its MR rows in place (they
+// stream as well as a packed panel); neither is A^T with close rows.
 // beta' is beta for the first KC slice and 1 after it; the bias and the
 // activation run on each tile right after its last slice, while it is in L1.
 // Direct path (plan.pack_b false, B rows contiguous): B is not packed; the
@@ -379,16 +381,18 @@ struct Driver {
     }
 
     // The serial loops over one product (m, n, k >= 1).
-    static void serial(const Problem<T>& p, const Plan& plan, T* abuf, T* bbuf) {
+    // bpre: all of B already packed (plan.shared_b): K slice p0 at
+    // bpre + p0 * round_up(n, NR), its panels as pack_b lays them out.
+    static void serial(const Problem<T>& p, const Plan& plan, T* abuf, T* bbuf,
+                       const T* bpre = nullptr) {
         if (plan.dot) return dot(p, abuf);
-        // Direct path: A too is read in place when one of its strides is 1.
+        // A read in place (plan.pack_a false) when one of its strides is 1.
         int al = kPacked;
-        if (!plan.pack_b && !plan.pack_a) {
+        if (!plan.pack_a) {
             if (p.cs_a == 1) al = kRows;
             else if (p.rs_a == 1) al = kColumns;
         }
         const int64_t lda = al == kRows ? p.rs_a : (al == kColumns ? p.cs_a : 0);
-        const int full_vec = NR / W;
         for (int64_t i0 = 0; i0 < p.m; i0 += plan.mc) {
             const int64_t mc = imin(plan.mc, p.m - i0);
             for (int64_t p0 = 0; p0 < p.k; p0 += plan.kc) {
@@ -435,15 +439,20 @@ struct Driver {
                 }
                 for (int64_t j0 = 0; j0 < p.n; j0 += plan.nc) {
                     const int64_t nc = imin(plan.nc, p.n - j0);
-                    pack_b(kc, nc, p.b + p0 * p.rs_b + j0 * p.cs_b, p.rs_b, p.cs_b, bbuf);
+                    const T* bblock = bbuf;
+                    if (bpre) {
+                        bblock = bpre + p0 * ((p.n + NR - 1) / NR * NR) + j0 * kc;
+                    } else {
+                        pack_b(kc, nc, p.b + p0 * p.rs_b + j0 * p.cs_b, p.rs_b, p.cs_b, bbuf);
+                    }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int rows = static_cast<int>(imin(MR, mc - ir));
-                        const TileFn full = pick<1, kPacked>(rows, full_vec, false);
+                        const TileFn full = tile_fn(rows, NR, false, al);
                         for (int64_t jr = 0; jr < nc; jr += NR) {
                             const int cols = static_cast<int>(imin(NR, nc - jr));
                             const TileFn fn =
-                                cols == NR ? full : tile_fn(rows, cols, false, kPacked);
-                            tile(p, fn, kc, abuf + ir * kc, 0, bbuf + jr * kc, NR, rows, cols,
+                                cols == NR ? full : tile_fn(rows, cols, false, al);
+                            tile(p, fn, kc, a_tile(ir), lda, bblock + jr * kc, NR, rows, cols,
                                  i0 + ir, j0 + jr, beta, last);
                         }
                     }
@@ -503,7 +512,31 @@ struct Driver {
         {
             T* abuf = ws + omp_get_thread_num() * per_thread;
             T* bbuf = abuf + plan.ws_a;
-            if (plan.batch_parallel) {
+            if (plan.shared_b) {
+                // B packed once by all threads (one NR panel of one K slice per
+                // job), then row pieces share it; `omp for` ends in a barrier.
+                const int64_t npad = (p.n + NR - 1) / NR * NR;
+                const int64_t slices = (p.k + plan.kc - 1) / plan.kc;
+                const int64_t panels = npad / NR;
+                T* bpre = ws + plan.threads * per_thread;
+                for (int64_t index = 0; index < p.batch; ++index) {
+                    const Problem<T> q = member(p, index);
+#pragma omp for schedule(static)
+                    for (int64_t job = 0; job < slices * panels; ++job) {
+                        const int64_t p0 = job / panels * plan.kc, j0 = job % panels * NR;
+                        const int64_t kc = imin(plan.kc, q.k - p0);
+                        pack_b(kc, imin(NR, q.n - j0), q.b + p0 * q.rs_b + j0 * q.cs_b, q.rs_b,
+                               q.cs_b, bpre + p0 * npad + j0 * kc);
+                    }
+#pragma omp for schedule(dynamic, 1)
+                    for (int64_t part = 0; part < plan.pieces; ++part) {
+                        Problem<T> mine;
+                        if (piece(q, static_cast<int>(part), static_cast<int>(plan.pieces), mine)) {
+                            serial(mine, plan, abuf, bbuf, bpre);
+                        }
+                    }
+                }
+            } else if (plan.batch_parallel) {
 #pragma omp for schedule(dynamic, 1)
                 for (int64_t index = 0; index < p.batch; ++index) {
                     serial(member(p, index), plan, abuf, bbuf);

@@ -42,6 +42,10 @@ struct Plan {
     int threads = 1;                 // threads for the whole call
     bool batch_parallel = false;     // threads take whole products of the batch
     int64_t pieces = 1;              // else each product is cut into this many pieces
+    bool shared_b = false;           // pieces split the rows and share one packing of
+                                     // all of B (ws_shared_b elements after the
+                                     // per-thread areas)
+    int64_t ws_shared_b = 0;
     int64_t ws_a = 0, ws_b = 0;      // workspace elements per thread for packed A and B
 };
 
@@ -51,7 +55,8 @@ struct TileShape {
 };
 
 // Each ISA build defines these (gemm_<isa>.cpp). run() computes the whole
-// batch; ws holds plan.threads * (ws_a + ws_b) elements, 64-byte aligned.
+// batch; ws holds plan.threads * (ws_a + ws_b) + ws_shared_b elements,
+// 64-byte aligned.
 // The FMA probe of each build (gemm_<isa>.cpp): seconds for `iterations`
 // steps of one dependent chain (dependent) or of 12 independent chains.
 double fma_seconds_scalar(int64_t iterations, bool dependent);
