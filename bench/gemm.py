@@ -137,8 +137,8 @@ def table(runs) -> str:
             by_shape.setdefault((r["m"], r["n"], r["k"], r["threads"]), {})[r["peer_name"]] = r
         for (m, n, k, t), peers in by_shape.items():
             flops = 2 * m * n * k
-            first = next(iter(peers.values()))
-            ours = flops / first["ours_s"] / 1e9
+            ours_s = sum(r["ours_s"] for r in peers.values()) / len(peers)
+            ours = flops / ours_s / 1e9
             np_r, th_r = peers.get("numpy"), peers.get("pytorch")
             npg = f"{flops / np_r['peer_s'] / 1e9:8.1f}" if np_r else f"{'-':>8}"
             thg = f"{flops / th_r['peer_s'] / 1e9:8.1f}" if th_r else f"{'-':>8}"
@@ -146,8 +146,9 @@ def table(runs) -> str:
             thx = f"{th_r['ratio']:6.2f}x" if th_r else f"{'-':>7}"
             lines.append(f"{f'{m}x{n}x{k}':<16} {t:>3} {ours:8.1f} {npg} {thg} {npx} {thx} "
                          f"{100 * ours / (peak * t):5.1f}%")
-    lines.append("GFLOP/s = 2 M N K / median time; /numpy, /torch = peer time / nnforge time "
-                 "(> 1: nnforge faster), medians of alternating rounds.")
+    lines.append("GFLOP/s = 2 M N K / median time (nnforge: mean of its two pairings); /numpy, "
+                 "/torch = peer time / nnforge time within one pairing of alternating rounds "
+                 "(> 1: nnforge faster); %peak: nnforge vs threads x the one-core peak.")
     return "\n".join(lines)
 
 

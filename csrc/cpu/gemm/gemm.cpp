@@ -42,20 +42,15 @@ using gemm_detail::Plan;
 using gemm_detail::Problem;
 using gemm_detail::TileShape;
 
-// Products with m n k below this run on one thread (about 5 us of work on
-// one core: less than the cost of waking a second one).
+// Products with m n k below this run on one thread (about 20 us of work on
+// one core; below it waking a second thread and splitting gains little, and
+// on a loaded machine a preempted helper costs a time slice).
 constexpr int64_t kParallelMinWork = int64_t(1) << 20;
 // Direct path (B read in place, no packing) up to this m n k: on Zen 4 it
-// stays ahead of packing up to about 600^3 (B in L2/L3, A rows streamed; one
-// thread, GFLOP/s direct / packed: 64^3 77 / 62, 256^3 113 / 104, 512^3
-// 109 / 105, 768^3 102 / 105) ...
+// stays ahead of packing up to about 600^3 (B in L2/L3; one thread, GFLOP/s
+// direct / packed: 96^3 98 / 95, 192^3 112 / 107, 512^3 110 / 109, 768^3
+// 108 / 107, 1536^3 104 / 106; 768 x 768 x 4096 96 / 103) ...
 constexpr int64_t kDirectMaxWork = int64_t(512) * 512 * 512;
-// ... and at any size when B's rows are less than this far apart: a B panel
-// (KC rows) then spans few pages and streams well, and packing B only costs
-// (4096 x 768 x 3072: 109.6 vs 104.5; 4096 x 512 x 2048: 108 vs 101;
-// 2048^3, rows 8 KiB apart: 104 vs 107; 1024^3, rows exactly 4 KiB apart,
-// so a panel's rows share cache sets: 88-102, unsteady, vs 98-103) ...
-constexpr int64_t kDirectMaxRowBytes = 4096;
 // ... and for skinny products, m up to this: each element of B is used at most
 // m times, too few to pay for copying it. There B streams row by row: K
 // slices of a few rows (skinny_kc) swept across all of N. With N = K = 4096:
@@ -70,6 +65,9 @@ constexpr int64_t kDirectMaxM = 16;
 constexpr int64_t kDotMaxM = 8;
 constexpr int64_t kDotMaxMCached = 32;
 
+// A^T (unit row stride) is read in place when its columns are less than this
+// far apart, else packed (see gemm()).
+constexpr int64_t kInPlaceMaxColBytes = 4096;
 // B up to this size is packed once and shared by all threads (see gemm()).
 constexpr int64_t kSharedBMaxBytes = int64_t(4) << 20;
 
@@ -287,9 +285,7 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
         if (b_cols && (p.m <= cfg.dot_max_m || (w_cached && p.m <= kDotMaxMCached))) {
             path = GemmPath::dot;
         } else if (b_rows && (p.m <= cfg.direct_max_m ||
-                              work <= static_cast<double>(cfg.direct_max_work) ||
-                              (p.rs_b < 0 ? -p.rs_b : p.rs_b) * int64_t(sizeof(T)) <
-                                  kDirectMaxRowBytes)) {
+                              work <= static_cast<double>(cfg.direct_max_work))) {
             path = GemmPath::direct;
         } else {
             path = GemmPath::packed;
@@ -304,7 +300,7 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     plan.dot = path == GemmPath::dot;
     plan.pack_b = plan.pack_a = path == GemmPath::packed;
     // The direct path reads A in place by rows (cs_a == 1), or by columns when
-    // they are close (A^T with rows less than kDirectMaxRowBytes apart); else
+    // they are close (A^T with rows less than kInPlaceMaxColBytes apart); else
     // it packs A (A^T rows 12 KiB apart, 3072 x 768 x 4096: 87 -> 102 GFLOP/s;
     // 4 KiB apart, 1024^3: 91 -> 99; 2 KiB, 784 x 256 x 512: in place 112, packed 105).
     // Row-major A is read in place on every path: its MR rows stream as well
@@ -313,7 +309,7 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     if (path == GemmPath::packed && p.cs_a == 1) plan.pack_a = false;
     if (path == GemmPath::direct) {
         const int64_t col_bytes = (p.cs_a < 0 ? -p.cs_a : p.cs_a) * int64_t(sizeof(T));
-        plan.pack_a = !(p.cs_a == 1 || (p.rs_a == 1 && col_bytes < kDirectMaxRowBytes));
+        plan.pack_a = !(p.cs_a == 1 || (p.rs_a == 1 && col_bytes < kInPlaceMaxColBytes));
     }
     if (path == GemmPath::direct && p.m <= cfg.direct_max_m) {
         plan.rows_outer = true;
