@@ -1,7 +1,8 @@
 """The CPU GEMM (csrc/cpu/gemm/) against numpy (OpenBLAS) and PyTorch, float32.
 
     python -m bench.gemm [--quick] [--threads 1,2] [--rounds 9] [--json PATH]
-    python -m bench --only gemm [--threads N]      (the same cases, common table)
+    python -m bench --only gemm [--threads N]      (the same cases, common table;
+                                                    NNFORGE_BENCH_QUICK=1: the subset)
 
 Shapes (M x N x K): square N = 64 ... 2048; the transformer layers
 4096x768x768, 4096x3072x768 and 4096x768x3072; decode-time skinny products
