@@ -367,9 +367,15 @@ py::array gemm_py(const py::object& a_obj, const py::object& b_obj, const py::ob
 // makes for every float product, kept free of keyword handling.
 py::array matmul_py(const py::object& a_obj, const py::object& b_obj) {
     const py::array a = as_array("a", a_obj), b = as_array("b", b_obj);
-    if (a.dtype().equal(py::dtype::of<float>()) && b.dtype().equal(a.dtype())) {
-        return run<float>(a, b, py::none(), 1.0, 0.0, py::none(), GemmActivation::none,
-                          GemmOptions{});
+    if (b.dtype().equal(a.dtype())) {
+        if (a.dtype().equal(py::dtype::of<float>())) {
+            return run<float>(a, b, py::none(), 1.0, 0.0, py::none(), GemmActivation::none,
+                              GemmOptions{});
+        }
+        if (a.dtype().equal(py::dtype::of<double>())) {
+            return run<double>(a, b, py::none(), 1.0, 0.0, py::none(), GemmActivation::none,
+                               GemmOptions{});
+        }
     }
     return gemm_py(a_obj, b_obj, py::none(), 1.0, 0.0, py::none(), py::none(), py::none(),
                    "auto", 0, py::none());
