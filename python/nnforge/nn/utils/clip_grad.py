@@ -16,14 +16,15 @@ from ...tensor import Tensor
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_"]
 
 
-def _as_list(tensors, op: str) -> list:
+def _as_list(tensors, op: str, expected: str = "a Tensor or an iterable of Tensors") -> list:
+    """``tensors`` (one Tensor or an iterable of them) as a list, read once;
+    ``expected`` names the accepted inputs in the error."""
     if isinstance(tensors, Tensor):
         return [tensors]
     try:
         out = list(tensors)
     except TypeError:
-        raise TypeError(f"{op}: expected a Tensor or an iterable of Tensors, got "
-                        f"{type(tensors).__name__}") from None
+        raise TypeError(f"{op}: expected {expected}, got {type(tensors).__name__}") from None
     for t in out:
         if not isinstance(t, Tensor):
             raise TypeError(f"{op}: expected Tensors, got an element of type {type(t).__name__}")

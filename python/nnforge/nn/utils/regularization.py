@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from ...ops import creation, pointwise, reduction
 from ...tensor import Tensor
+from .clip_grad import _as_list
 
 __all__ = ["l1_penalty", "l2_penalty"]
 
@@ -22,17 +23,7 @@ def _parameters(parameters, op: str) -> list:
     from ..module import Module  # local: nn.module imports nothing from here
     if isinstance(parameters, Module):
         return list(parameters.parameters())
-    if isinstance(parameters, Tensor):
-        return [parameters]
-    try:
-        params = list(parameters)
-    except TypeError:
-        raise TypeError(f"{op}: expected a Module, a Tensor or an iterable of Tensors, got "
-                        f"{type(parameters).__name__}") from None
-    for p in params:
-        if not isinstance(p, Tensor):
-            raise TypeError(f"{op}: expected Tensors, got an element of type {type(p).__name__}")
-    return params
+    return _as_list(parameters, op, "a Module, a Tensor or an iterable of Tensors")
 
 
 def _penalty(parameters, weight: float, op: str, term) -> Tensor:
