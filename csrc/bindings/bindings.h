@@ -16,6 +16,15 @@ void bind_cuda_runtime(pybind11::module_& m_cuda);
 // nnforge._C.cpu: erf, gelu, gelu_backward (bindings/activation.cpp).
 void bind_activation(pybind11::module_& m_cpu);
 
+// nnforge._C.cpu: batch_norm_* (bindings/batchnorm.cpp).
+void bind_batchnorm(pybind11::module_& m_cpu);
+
+// nnforge._C.cpu: conv2d_* (bindings/conv.cpp).
+void bind_conv(pybind11::module_& m_cpu);
+
+// nnforge._C.cpu: max_pool2d_*, avg_pool2d_*, adaptive_avg_pool2d_* (bindings/pool.cpp).
+void bind_pool(pybind11::module_& m_cpu);
+
 // nnforge._C.cpu: gemm, gemm_config (bindings/gemm.cpp).
 void bind_gemm(pybind11::module_& m_cpu);
 

@@ -618,3 +618,11 @@ def cross_entropy_backward(z, target, weight, lse, wy, g, ignore_index, smoothin
     gz = _activation_kernels().cross_entropy_backward(
         z3, t2, w, as_pos(lse), as_pos(wy), as_pos(g), int(ignore_index), float(smoothing))
     return gz.reshape(z.shape).astype(z.dtype, copy=False)
+
+
+# ---------------------------------------------------------------- convolution, pooling, batch norm
+# Each kernel family's array-level wrappers live in their own file (cpu_conv.py,
+# cpu_pool.py, cpu_batchnorm.py) and are part of this backend's interface.
+from .cpu_batchnorm import *  # noqa: E402,F401,F403
+from .cpu_conv import *  # noqa: E402,F401,F403
+from .cpu_pool import *  # noqa: E402,F401,F403

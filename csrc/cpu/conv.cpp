@@ -1,0 +1,1 @@
+// Placeholder while the conv kernels are written (issue 5).

@@ -1,0 +1,1 @@
+// Placeholder while the pool kernels are written (issue 5).
