@@ -23,6 +23,11 @@ from .dropout import Dropout
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
 from . import utils
+# Convolution, pooling and normalization layers: each file lists its layers in __all__.
+from . import batchnorm as _batchnorm, conv as _conv, pooling as _pooling
+from .batchnorm import *  # noqa: F401,F403
+from .conv import *  # noqa: F401,F403
+from .pooling import *  # noqa: F401,F403
 
 __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten",
@@ -36,3 +41,4 @@ __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "
            # losses
            "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
            "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]
+__all__ += _conv.__all__ + _pooling.__all__ + _batchnorm.__all__

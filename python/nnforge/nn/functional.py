@@ -23,6 +23,11 @@ from ..ops import loss as _loss
 from ..ops import reduction as _red
 from ..ops._util import cast_to
 from ..tensor import Tensor
+# Convolution, pooling and normalization: each ops file lists its functions in __all__.
+from ..ops import conv as _conv, normalization as _norm, pool as _pool
+from ..ops.conv import *  # noqa: F401,F403
+from ..ops.normalization import *  # noqa: F401,F403
+from ..ops.pool import *  # noqa: F401,F403
 
 __all__ = [
     "linear", "pad", "one_hot", "dropout",
@@ -36,6 +41,7 @@ __all__ = [
     "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "cross_entropy",
     "zero_one_loss", "accuracy",
 ]
+__all__ += _conv.__all__ + _pool.__all__ + _norm.__all__
 
 # ---------------------------------------------------------------- re-exported ops
 linear = linalg.linear

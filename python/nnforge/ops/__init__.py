@@ -1,3 +1,4 @@
 """Tensor operations, one module per topic; all differentiable ones are
 ``Function`` subclasses written against the backend interface."""
-from . import convert, creation, indexing, linalg, pointwise, reduction, shape  # noqa: F401
+from . import (convert, conv, creation, indexing, linalg, normalization, pointwise,  # noqa: F401
+               pool, reduction, shape)

@@ -1,0 +1,2 @@
+"""Placeholder while issue 5 is written."""
+__all__: list = []
