@@ -19,7 +19,8 @@ from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswi
                          LeakyReLU, LogSigmoid, LogSoftmax, Mish, PReLU, ReLU, ReLU6, RReLU,
                          Sigmoid, SiLU, Softmax, Softmin, Softplus, Softshrink, Softsign, Tanh,
                          Tanhshrink, Threshold)
-from .dropout import Dropout
+from .dropout import Dropout, Dropout1d, Dropout2d
+from .upsampling import Upsample
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
 from . import utils
@@ -37,7 +38,7 @@ __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "
            "SiLU", "Mish", "Softplus", "Hardswish", "Hardsigmoid", "Hardtanh", "Threshold",
            "Sigmoid", "LogSigmoid", "Tanh", "Softsign", "Tanhshrink", "Softshrink",
            "Hardshrink", "Softmax", "LogSoftmax", "Softmin",
-           "Dropout",
+           "Dropout", "Dropout1d", "Dropout2d", "Upsample",
            # losses
            "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
            "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]

@@ -24,13 +24,13 @@ from ..ops import reduction as _red
 from ..ops._util import cast_to
 from ..tensor import Tensor
 # Convolution, pooling and normalization: each ops file lists its functions in __all__.
-from ..ops import conv as _conv, normalization as _norm, pool as _pool
+from ..ops import conv as _conv, normalization as _norm, pool as _pool, upsample as _upsample
 from ..ops.conv import *  # noqa: F401,F403
 from ..ops.normalization import *  # noqa: F401,F403
 from ..ops.pool import *  # noqa: F401,F403
 
 __all__ = [
-    "linear", "pad", "one_hot", "dropout",
+    "linear", "pad", "one_hot", "dropout", "dropout1d", "dropout2d", "interpolate",
     # activations
     "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
     "mish", "softplus", "hardswish", "hardsigmoid", "hardtanh", "threshold", "sigmoid",
@@ -245,6 +245,58 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
         keep = creation.bernoulli(input, 1.0 - p, generator=generator)
         scaled_mask = pointwise.mul(keep, 1.0 / (1.0 - p))
     return input.mul_(scaled_mask) if inplace else pointwise.mul(input, scaled_mask)
+
+
+def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, op: str,
+                     batched_ndim: int, generator) -> Tensor:
+    """Channel-wise dropout (Tompson et al. 2015): each channel of each sample is kept
+    whole or zeroed as one, with probability 1 - p / p, and kept ones are scaled by
+    1 / (1 - p). Neighbouring pixels of a feature map are strongly correlated, so
+    dropping single pixels barely regularizes a convolutional layer."""
+    _check_tensor(input, op)
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{op}: probability has to be between 0 and 1, but got {p}")
+    if input.ndim not in (batched_ndim - 1, batched_ndim):
+        layout = "(N, C, L) or (C, L)" if batched_ndim == 3 else "(N, C, H, W) or (C, H, W)"
+        raise ValueError(f"{op}: expected a {batched_ndim - 1}-D or {batched_ndim}-D input "
+                         f"{layout}, got shape {_shape(input)}")
+    if not training or p == 0.0:
+        return input
+    if not input.is_floating_point():
+        raise TypeError(f"{op}: input must be floating point, got {input.dtype.name}")
+    # One draw per (sample, channel), broadcast over the spatial dims.
+    mask_shape = tuple(input.shape[:input.ndim - batched_ndim + 2]) + (1,) * (batched_ndim - 2)
+    probe = creation.empty(mask_shape, dtype=input.dtype, device=input.device)
+    if p == 1.0:
+        scaled_mask = creation.zeros_like(probe)
+    else:
+        keep = creation.bernoulli(probe, 1.0 - p, generator=generator)
+        scaled_mask = pointwise.mul(keep, 1.0 / (1.0 - p))
+    return input.mul_(scaled_mask) if inplace else pointwise.mul(input, scaled_mask)
+
+
+def dropout1d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              *, generator=None) -> Tensor:
+    """Zeroes whole channels of an (N, C, L) or (C, L) input with probability ``p``
+    and scales the rest by 1 / (1 - p); the identity when not ``training``."""
+    return _feature_dropout(input, p, training, inplace, "dropout1d", 3, generator)
+
+
+def dropout2d(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
+              *, generator=None) -> Tensor:
+    """Zeroes whole channels (feature maps) of an (N, C, H, W) or (C, H, W) input
+    with probability ``p`` and scales the rest by 1 / (1 - p); the identity when
+    not ``training``.
+
+    >>> import nnforge as nf
+    >>> y = nf.nn.functional.dropout2d(nf.ones(2, 3, 4, 4), 0.5)
+    >>> sorted(set(y.sum((2, 3)).flatten().tolist())) in ([0.0], [32.0], [0.0, 32.0])
+    True
+    """
+    return _feature_dropout(input, p, training, inplace, "dropout2d", 4, generator)
+
+
+interpolate = _upsample.interpolate
 
 
 # ---------------------------------------------------------------- losses: arguments
