@@ -1,4 +1,5 @@
-"""Plots saved as PNG files: learning curves and image grids.
+"""Plots saved as PNG files: learning curves, image grids, and what a CNN learned
+(first-layer filters, the feature maps of any layer, a confusion matrix).
 
 matplotlib is an optional extra (``pip install 'nnforge[plot]'``); it is
 imported when a plot is made, never by ``import nnforge``. Plots are drawn
@@ -17,7 +18,8 @@ import os
 
 import numpy as np
 
-__all__ = ["plot_history", "image_grid", "have_matplotlib"]
+__all__ = ["plot_history", "image_grid", "have_matplotlib", "plot_filters", "feature_maps",
+           "plot_feature_maps", "plot_confusion_matrix"]
 
 _INSTALL_HINT = "install nnforge[plot] (pip install 'nnforge[plot]') or matplotlib itself"
 
@@ -219,3 +221,147 @@ def image_grid(images, path, nrow: int = 8, titles=None, *, vmin: float | None =
     fig.subplots_adjust(left=0.01, right=0.99, bottom=0.01, top=0.9 if title else 0.99,
                         wspace=0.05, hspace=0.35 if titles else 0.05)
     return _save(fig, path, "image_grid")
+
+
+# --------------------------------------------------------------------------- what a CNN learned
+def _find_layer(model, layer, op: str):
+    """``layer`` itself (a Module inside ``model``) or the submodule named by a dotted path."""
+    from .nn import Module
+    if isinstance(layer, Module):
+        if not any(m is layer for m in model.modules()):
+            raise ValueError(f"{op}: the layer {type(layer).__name__} is not part of the model")
+        return layer
+    named = dict(model.named_modules())
+    if layer not in named:
+        names = [n for n in named if n][:12]
+        raise ValueError(f"{op}: the model has no layer named {layer!r}; some of its layers: "
+                         f"{names}")
+    return named[layer]
+
+
+def _first_conv(model, op: str):
+    from .nn import Conv1d, Conv2d
+    for name, m in model.named_modules():
+        if isinstance(m, (Conv1d, Conv2d)):
+            return name, m
+    raise ValueError(f"{op}: the model has no Conv1d/Conv2d layer")
+
+
+def plot_filters(model_or_weight, path, *, max_filters: int = 64, nrow: int | None = None,
+                 title: str | None = None) -> str:
+    """Saves the first convolutional layer's filters as a grid of images: one per
+    output channel, (in_channels, kH, kW) shown as grey (1 channel) or colour
+    (3 channels), else the mean over input channels. Each filter is scaled on
+    its own (its sign pattern is what shows what it detects). Accepts a model
+    (its first Conv1d/Conv2d), a conv layer, or a weight tensor/array
+    (out, in, kH, kW). Returns the path.
+
+    >>> # nf.viz.plot_filters(lenet, "out/filters.png")
+    """
+    w = model_or_weight
+    name = "filters"
+    if hasattr(w, "named_modules"):
+        from .nn import Conv1d, Conv2d
+        if not isinstance(w, (Conv1d, Conv2d)):
+            name, w = _first_conv(w, "plot_filters")
+        w = w.weight
+    if hasattr(w, "detach"):
+        w = w.detach().numpy()
+    w = np.asarray(w, dtype=np.float64)
+    if w.ndim == 3:  # Conv1d: (out, in, k) as 1-pixel-high images
+        w = w[:, :, None, :]
+    if w.ndim != 4:
+        raise ValueError(f"plot_filters: expected a conv weight of shape (out, in, kH, kW), "
+                         f"got {w.shape}")
+    w = w[:max_filters]
+    if w.shape[1] == 3:
+        imgs = np.moveaxis(w, 1, -1)
+    else:
+        imgs = w.mean(axis=1) if w.shape[1] != 1 else w[:, 0]
+    axes = tuple(range(1, imgs.ndim))
+    lo = imgs.min(axis=axes, keepdims=True)
+    hi = imgs.max(axis=axes, keepdims=True)
+    imgs = (imgs - lo) / np.where(hi > lo, hi - lo, 1.0)
+    n = imgs.shape[0]
+    return image_grid(imgs, path, nrow=nrow or min(n, 8), vmin=0.0, vmax=1.0,
+                      title=title or f"{name}: {n} filters of {tuple(w.shape[1:])}")
+
+
+def feature_maps(model, layer, input):
+    """The output of ``layer`` (a submodule or its dotted name, e.g. "features.0")
+    when ``model`` runs on ``input``, as a numpy array; the model is run in
+    eval mode without gradients and left in the mode it was in."""
+    from .autograd import no_grad
+    target = _find_layer(model, layer, "feature_maps")
+    captured = []
+    handle = target.register_forward_hook(lambda m, args, out: captured.append(out))
+    was_training = model.training
+    try:
+        model.eval()
+        with no_grad():
+            model(input)
+    finally:
+        handle.remove()
+        model.train(was_training)
+    if not captured:
+        raise RuntimeError(f"feature_maps: the layer {layer!r} did not run in the model's forward")
+    out = captured[0]
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    return out.detach().numpy()
+
+
+def plot_feature_maps(model, layer, input, path, *, max_maps: int = 32,
+                      title: str | None = None) -> str:
+    """Saves the feature maps ``layer`` computes for one input (the first of the
+    batch): one image per channel, all on one grey scale so that strong and
+    weak responses compare. ``input``: (C, H, W) or (1, C, H, W)."""
+    if input.ndim == 3:
+        input = input.unsqueeze(0)
+    maps = feature_maps(model, layer, input[:1])[0]
+    if maps.ndim == 1:  # a dense layer: one row of activations
+        maps = maps[None, None, :]
+    elif maps.ndim == 2:  # (C, L)
+        maps = maps[:, None, :]
+    maps = maps[:max_maps]
+    label = layer if isinstance(layer, str) else type(layer).__name__
+    return image_grid(maps, path, nrow=min(len(maps), 8),
+                      title=title or f"{label}: {len(maps)} maps of {maps.shape[1]}x{maps.shape[2]}")
+
+
+def plot_confusion_matrix(matrix, path, *, labels=None, normalize: bool = False,
+                          title: str | None = None) -> str:
+    """Saves a confusion matrix (rows true class, columns predicted, e.g. from
+    ``nf.train.metrics.confusion_matrix``) as a heat map with the counts (or,
+    with ``normalize``, the fraction of each true class) written in the cells."""
+    m = np.asarray(matrix)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+        raise ValueError(f"plot_confusion_matrix: expected a square (C, C) matrix, got shape "
+                         f"{m.shape}")
+    n = m.shape[0]
+    labels = [str(i) for i in range(n)] if labels is None else [str(x) for x in labels]
+    if len(labels) != n:
+        raise ValueError(f"plot_confusion_matrix: {len(labels)} labels for {n} classes")
+    shown = m.astype(np.float64)
+    if normalize:
+        shown = shown / np.maximum(shown.sum(axis=1, keepdims=True), 1)
+    side = max(4.0, 0.45 * n + 1.5)
+    fig = _figure("plot_confusion_matrix", (side + 1.0, side))
+    ax = fig.add_subplot(1, 1, 1)
+    im = ax.imshow(shown, cmap="Blues", interpolation="nearest")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xticklabels(labels)
+    ax.set_yticklabels(labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = shown.max() if shown.size else 1.0
+    for i in range(n):
+        for j in range(n):
+            text = f"{shown[i, j]:.2f}" if normalize else str(int(m[i, j]))
+            ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                    color="white" if shown[i, j] > 0.6 * top else "black")
+    correct = np.trace(m) / max(m.sum(), 1)
+    ax.set_title(title or f"confusion matrix ({correct * 100:.1f}% on the diagonal)")
+    fig.tight_layout()
+    return _save(fig, path, "plot_confusion_matrix")

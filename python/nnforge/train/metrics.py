@@ -26,7 +26,7 @@ import numpy as np
 
 from ..tensor import Tensor
 
-__all__ = ["accuracy", "top_k_accuracy", "binary_accuracy", "mean_absolute_error", "TopKAccuracy",
+__all__ = ["accuracy", "confusion_matrix", "top_k_accuracy", "binary_accuracy", "mean_absolute_error", "TopKAccuracy",
            "get_metric", "metric_name"]
 
 
@@ -68,6 +68,43 @@ def accuracy(outputs, targets) -> float:
     if tgt.size == 0:
         return 0.0
     return float(np.mean(out.argmax(axis=1) == tgt))
+
+
+def confusion_matrix(outputs, targets, num_classes: int | None = None) -> np.ndarray:
+    """Counts (C, C) int64: entry [i, j] is how many samples of true class i were
+    predicted as j (rows true, columns predicted, as scikit-learn). ``outputs``
+    are class scores (N, C, ...) or predicted indices (N, ...); ``num_classes``
+    defaults to C of the scores, else to the largest index seen + 1.
+
+    >>> import nnforge as nf
+    >>> confusion_matrix(nf.tensor([0, 1, 1, 2]), nf.tensor([0, 1, 2, 2]))
+    array([[1, 0, 0],
+           [0, 1, 0],
+           [0, 1, 1]])
+    """
+    out = _numpy(outputs, "confusion_matrix", "outputs")
+    tgt = _numpy(targets, "confusion_matrix", "targets")
+    if out.ndim == tgt.ndim + 1:
+        out, tgt = _class_scores(out, tgt, "confusion_matrix")
+        pred = out.argmax(axis=1)
+        n = out.shape[1] if num_classes is None else int(num_classes)
+    elif out.shape == tgt.shape:
+        if out.dtype.kind not in "iub" or tgt.dtype.kind not in "iub":
+            raise TypeError(f"confusion_matrix: predicted and true classes must be integers, "
+                            f"got dtypes {out.dtype} and {tgt.dtype}")
+        pred = out
+        seen = max(int(pred.max(initial=-1)), int(tgt.max(initial=-1))) + 1
+        n = seen if num_classes is None else int(num_classes)
+    else:
+        raise ValueError(f"confusion_matrix: outputs of shape {out.shape} do not match targets "
+                         f"of shape {tgt.shape}; give class scores (N, C, ...) or predicted "
+                         "indices shaped like the targets")
+    pred, tgt = pred.reshape(-1).astype(np.int64), tgt.reshape(-1).astype(np.int64)
+    bad = (pred < 0) | (pred >= n) | (tgt < 0) | (tgt >= n)
+    if bad.any():
+        raise ValueError(f"confusion_matrix: class indices must be in [0, {n}), got "
+                         f"predicted {pred[bad][:3].tolist()} / true {tgt[bad][:3].tolist()}")
+    return np.bincount(tgt * n + pred, minlength=n * n).reshape(n, n)
 
 
 def top_k_accuracy(outputs, targets, k: int = 5) -> float:
