@@ -46,7 +46,7 @@ def test_confusion_matrix_counts_against_a_loop():
 def test_confusion_matrix_errors():
     with pytest.raises(ValueError, match=r"class indices must be in \[0, 2\)"):
         confusion_matrix(np.array([0, 3]), np.array([0, 1]), num_classes=2)
-    with pytest.raises(ValueError, match="do not match targets"):
+    with pytest.raises(ValueError, match=r"targets of shape \(5,\) do not match outputs"):
         confusion_matrix(np.zeros((4, 3)), np.zeros((5,), dtype=int))
     with pytest.raises(TypeError, match="must be integers"):
         confusion_matrix(np.array([0.5, 1.0]), np.array([0, 1]))
