@@ -24,9 +24,11 @@ from . import register
 
 
 # --------------------------------------------------------------------------- shared pieces
-def digits_pixels():
-    """(train, test) digits as float32 tensors (N, 64) with pixels in [0, 1]."""
-    return datasets.digits("train").tensors[0], datasets.digits("test").tensors[0]
+def digits_pixels(flatten: bool = True):
+    """(train, test) digits as float32 tensors (N, 64), or (N, 1, 8, 8) when not
+    ``flatten``, with pixels in [0, 1]."""
+    return (datasets.digits("train", flatten=flatten).tensors[0],
+            datasets.digits("test", flatten=flatten).tensors[0])
 
 
 def mean_baseline_mse(x_train, x_test) -> float:
@@ -67,20 +69,21 @@ def write_outputs(out_dir: str, name: str, history, model, lines=(), log=print) 
 
 
 def train_autoencoder(model, name: str, *, epochs: int, batch_size: int, lr: float, seed: int,
-                      progress: bool, log, evaluate) -> dict:
+                      progress: bool, log, evaluate, flatten: bool = True) -> dict:
     """Adam on ``model.loss(x)`` over the digits training split; after each epoch
     ``evaluate(model, x_test)`` returns a dict of test numbers (``test_mse``
-    at least). Returns the per-epoch History (``loss`` and the other terms of
+    at least). Images come as (N, 64), or (N, 1, 8, 8) when not ``flatten``. Returns the per-epoch History (``loss`` and the other terms of
     ``model.loss`` are training means) with ``baseline_mse`` and ``model`` added."""
     from tqdm.auto import tqdm
 
     from ..fit import History
-    x_tr, x_te = digits_pixels()
+    x_tr, x_te = digits_pixels(flatten)
     loader = DataLoader(TensorDataset(x_tr), batch_size=batch_size, shuffle=True,
                         generator=Generator().manual_seed(seed))
     opt = optim.Adam(model.parameters(), lr=lr)
     baseline = mean_baseline_mse(x_tr, x_te)
-    log(f"{name}: digits, {len(x_tr)} training and {len(x_te)} test images of 64 pixels in [0, 1]")
+    log(f"{name}: digits, {len(x_tr)} training and {len(x_te)} test images of 8x8 pixels in "
+        "[0, 1]")
     log(f"model: {model}")
     log(f"parameters: {sum(p.numel() for p in model.parameters()):,}; Adam lr={lr}, "
         f"batch {batch_size}, {epochs} epochs; baseline (per-pixel training mean) test MSE "
@@ -137,11 +140,11 @@ def _save_reconstructions(model, x_te, out_dir, name, log) -> None:
         log(f"saved {path}")
 
 
-def _finish(result: dict, name: str, out_dir, log) -> dict:
+def _finish(result: dict, name: str, out_dir, log, flatten: bool = True) -> dict:
     """Writes the run's outputs (when ``out_dir``) and returns the result."""
     if out_dir:
         write_outputs(out_dir, name, result["history"], result["model"], result["lines"], log)
-        _save_reconstructions(result["model"], digits_pixels()[1], out_dir, name, log)
+        _save_reconstructions(result["model"], digits_pixels(flatten)[1], out_dir, name, log)
     return result
 
 
