@@ -21,6 +21,7 @@ from .activation import (CELU, ELU, GELU, SELU, Hardshrink, Hardsigmoid, Hardswi
                          Tanhshrink, Threshold)
 from .dropout import Dropout, Dropout1d, Dropout2d
 from .upsampling import Upsample
+from .sparse import Embedding
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
 from . import utils
@@ -38,7 +39,7 @@ __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "
            "SiLU", "Mish", "Softplus", "Hardswish", "Hardsigmoid", "Hardtanh", "Threshold",
            "Sigmoid", "LogSigmoid", "Tanh", "Softsign", "Tanhshrink", "Softshrink",
            "Hardshrink", "Softmax", "LogSoftmax", "Softmin",
-           "Dropout", "Dropout1d", "Dropout2d", "Upsample",
+           "Dropout", "Dropout1d", "Dropout2d", "Upsample", "Embedding",
            # losses
            "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
            "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]

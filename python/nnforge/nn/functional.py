@@ -18,6 +18,7 @@ import warnings
 
 from .. import dtypes as _dt
 from ..ops import activation as _act
+from ..ops import embedding as _embedding
 from ..ops import creation, indexing, linalg, pointwise, shape
 from ..ops import loss as _loss
 from ..ops import reduction as _red
@@ -30,7 +31,7 @@ from ..ops.normalization import *  # noqa: F401,F403
 from ..ops.pool import *  # noqa: F401,F403
 
 __all__ = [
-    "linear", "pad", "one_hot", "dropout", "dropout1d", "dropout2d", "interpolate",
+    "linear", "pad", "one_hot", "embedding", "dropout", "dropout1d", "dropout2d", "interpolate",
     # activations
     "relu", "relu6", "leaky_relu", "prelu", "rrelu", "elu", "selu", "celu", "gelu", "silu",
     "mish", "softplus", "hardswish", "hardsigmoid", "hardtanh", "threshold", "sigmoid",
@@ -47,6 +48,7 @@ __all__ += _conv.__all__ + _pool.__all__ + _norm.__all__
 linear = linalg.linear
 pad = shape.pad
 one_hot = indexing.one_hot
+embedding = _embedding.embedding
 
 
 def _check_tensor(x, op: str, arg: str = "input") -> None:
