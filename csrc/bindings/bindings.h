@@ -25,6 +25,9 @@ void bind_conv(pybind11::module_& m_cpu);
 // nnforge._C.cpu: max_pool2d_*, avg_pool2d_*, adaptive_avg_pool2d_* (bindings/pool.cpp).
 void bind_pool(pybind11::module_& m_cpu);
 
+// nnforge._C.cpu: rnn_* layer drivers (bindings/rnn.cpp).
+void bind_rnn(pybind11::module_& m_cpu);
+
 // nnforge._C.cpu: gemm, gemm_config (bindings/gemm.cpp).
 void bind_gemm(pybind11::module_& m_cpu);
 

@@ -1,0 +1,1 @@
+// Placeholder while the recurrent kernels are written (issue 6).

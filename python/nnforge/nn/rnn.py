@@ -1,0 +1,2 @@
+"""Placeholder while issue 6 is written."""
+__all__: list = []
