@@ -14,7 +14,8 @@ from .clip_grad import clip_grad_norm_, clip_grad_value_, clip_grads_with_norm_,
 from .convert_parameters import parameters_to_vector, vector_to_parameters
 from .regularization import l1_penalty, l2_penalty
 from .summary import FLOP_COUNTERS, summary
+from . import rnn
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "clip_grads_with_norm_", "get_total_norm",
            "parameters_to_vector", "vector_to_parameters", "l1_penalty", "l2_penalty",
-           "summary", "FLOP_COUNTERS"]
+           "summary", "FLOP_COUNTERS", "rnn"]
