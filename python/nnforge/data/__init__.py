@@ -1,9 +1,10 @@
 """Data: data sets, samplers, the DataLoader, padding, splits, the real data
 bundled with nnforge (``nnforge.data.datasets``) and loaders for the user's
 own files (``nnforge.data.files``)."""
-from . import datasets, files
+from . import dates, datasets, files
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
                       TensorDataset, random_split)
+from .dates import date_pairs
 from .datasets import CharVocab, digits_split, load_digits, windowed
 from .loader import DataLoader, WorkerInfo, default_collate, default_convert, get_worker_info
 from .padding import PadCollate, pad_sequence, pad_to_length
@@ -11,7 +12,7 @@ from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
 from .splits import stratified_split, train_val_test_split
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "ConcatDataset", "IterableDataset",
+__all__ = ["date_pairs", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "IterableDataset",
            "ChainDataset", "random_split",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
            "WeightedRandomSampler", "BatchSampler",
