@@ -92,3 +92,18 @@ def test_plot_errors(tmp_path, matplotlib):
         viz.plot_confusion_matrix(np.zeros((2, 3)), tmp_path / "c.png")
     with pytest.raises(ValueError, match="2 labels for 3 classes"):
         viz.plot_confusion_matrix(np.eye(3), tmp_path / "c.png", labels=["a", "b"])
+
+
+def test_plot_attention_and_gradient_norms(tmp_path, matplotlib):
+    w = np.random.default_rng(0).random((4, 6))
+    w /= w.sum(1, keepdims=True)
+    assert _is_png(viz.plot_attention(w, tmp_path / "a.png", source=list("abc de"),
+                                      target=list("wxyz"), title="attention"))
+    with pytest.raises(ValueError, match="5 source labels for 6 columns"):
+        viz.plot_attention(w, tmp_path / "b.png", source=list("abcde"))
+    with pytest.raises(ValueError, match=r"shape \(target, source\)"):
+        viz.plot_attention(np.zeros(3), tmp_path / "b.png")
+    curves = {"rnn": 0.5 ** np.arange(50), "lstm": np.ones(50)}
+    assert _is_png(viz.plot_gradient_norms(curves, tmp_path / "g.png"))
+    with pytest.raises(ValueError, match="no curves"):
+        viz.plot_gradient_norms({}, tmp_path / "g.png")

@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 __all__ = ["plot_history", "image_grid", "have_matplotlib", "plot_filters", "feature_maps",
-           "plot_feature_maps", "plot_confusion_matrix"]
+           "plot_feature_maps", "plot_confusion_matrix", "plot_attention", "plot_gradient_norms"]
 
 _INSTALL_HINT = "install nnforge[plot] (pip install 'nnforge[plot]') or matplotlib itself"
 
@@ -365,3 +365,60 @@ def plot_confusion_matrix(matrix, path, *, labels=None, normalize: bool = False,
     ax.set_title(title or f"confusion matrix ({correct * 100:.1f}% on the diagonal)")
     fig.tight_layout()
     return _save(fig, path, "plot_confusion_matrix")
+
+
+# --------------------------------------------------------------------------- sequences
+def plot_attention(weights, path, *, source=None, target=None, title: str | None = None) -> str:
+    """Saves attention weights (target steps T, source positions S) as a heat map,
+    rows labelled by the ``target`` tokens and columns by the ``source`` tokens
+    (sequences of strings, e.g. the characters). Returns the path."""
+    w = np.asarray(weights.detach().numpy() if hasattr(weights, "detach") else weights,
+                   dtype=np.float64)
+    if w.ndim != 2 or 0 in w.shape:
+        raise ValueError(f"plot_attention: expected weights of shape (target, source), got "
+                         f"{w.shape}")
+    rows, cols = w.shape
+    for name, labels, n in (("source", source, cols), ("target", target, rows)):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"plot_attention: {len(labels)} {name} labels for {n} "
+                             f"{'columns' if name == 'source' else 'rows'}")
+    fig = _figure("plot_attention", (max(4.0, 0.28 * cols + 1.5), max(3.0, 0.28 * rows + 1.2)))
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(w, cmap="viridis", vmin=0.0, vmax=max(float(w.max()), 1e-9), aspect="auto",
+              interpolation="nearest")
+    if source is not None:
+        ax.set_xticks(range(cols))
+        ax.set_xticklabels([repr(str(t))[1:-1] or " " for t in source], fontsize=7)
+    if target is not None:
+        ax.set_yticks(range(rows))
+        ax.set_yticklabels([repr(str(t))[1:-1] or " " for t in target], fontsize=7)
+    ax.set_xlabel("source")
+    ax.set_ylabel("output")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path, "plot_attention")
+
+
+def plot_gradient_norms(curves: dict, path, *, title: str | None = None) -> str:
+    """Saves curves of a gradient norm against the time step, one per name
+    (e.g. {"tanh RNN": norms, "LSTM": norms} with norms[t] = ||dL/dh_t||) on a
+    log scale, where vanishing shows as a straight fall. Returns the path."""
+    if not curves:
+        raise ValueError("plot_gradient_norms: no curves given")
+    fig = _figure("plot_gradient_norms", (6.0, 3.6))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, values in curves.items():
+        v = np.asarray(values, dtype=np.float64)
+        if v.ndim != 1:
+            raise ValueError(f"plot_gradient_norms: curve {name!r} must be 1-D, got {v.shape}")
+        ax.plot(np.arange(len(v)), np.where(v > 0, v, np.nan), label=str(name))
+    ax.set_yscale("log")
+    ax.set_xlabel("time step t")
+    ax.set_ylabel("||dL/dh_t||")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    return _save(fig, path, "plot_gradient_norms")
