@@ -1,0 +1,71 @@
+// Shared by conv.cpp (shape checks, algorithm choice, the GEMM paths) and
+// conv_direct.cpp (the direct path): the thread loop and the direct kernels'
+// entry points. Not part of the public interface (that is conv.h).
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <memory>
+
+#include "common/threading.h"
+#include "cpu/conv.h"
+
+#if defined(NNFORGE_OPENMP)
+#include <omp.h>
+#endif
+
+namespace nnforge {
+namespace conv_detail {
+
+inline int thread_count(const ConvOptions& o) {
+    return o.threads > 0 ? o.threads : get_num_threads();
+}
+
+inline Isa isa_of(const ConvOptions& o) { return o.force_isa ? o.isa : best_isa(); }
+
+// body(task, scratch) for task in [0, tasks), spread over up to `threads`
+// OpenMP threads (dynamically, one task at a time); each thread gets its own
+// `scratch` elements of T. Tasks must write disjoint memory. The first
+// exception a task throws is rethrown here, after the loop.
+template <typename T, typename Body>
+void for_each_task(int64_t tasks, int threads, int64_t scratch, const Body& body) {
+    if (tasks <= 0) return;
+    if (threads > tasks) threads = static_cast<int>(tasks);
+    if (threads < 1) threads = 1;
+    std::unique_ptr<T[]> buffers(new T[static_cast<std::size_t>(threads * scratch + 1)]);
+#if defined(NNFORGE_OPENMP)
+    if (threads > 1) {
+        std::exception_ptr error;
+#pragma omp parallel num_threads(threads)
+        {
+            T* mine = buffers.get() + omp_get_thread_num() * scratch;
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t t = 0; t < tasks; ++t) {
+                try {
+                    body(t, mine);
+                } catch (...) {
+#pragma omp critical(nnforge_conv_error)
+                    if (!error) error = std::current_exception();
+                }
+            }
+        }
+        if (error) std::rethrow_exception(error);
+        return;
+    }
+#endif
+    for (int64_t t = 0; t < tasks; ++t) body(t, buffers.get());
+}
+
+// The direct path (conv_direct.cpp): one input channel per group.
+template <typename T>
+void direct_forward(const T* x, const T* w, const T* bias, T* y, const Conv2dShape& s,
+                    const ConvOptions& o);
+template <typename T>
+void direct_backward_input(const T* dy, const T* w, const T* bias, T* dx, const Conv2dShape& s,
+                           const ConvOptions& o);
+template <typename T>
+void direct_backward_weight(const T* x, const T* dy, T* dw, const Conv2dShape& s,
+                            const ConvOptions& o);
+
+}  // namespace conv_detail
+}  // namespace nnforge
