@@ -98,6 +98,28 @@ template <typename T>
 constexpr T neg_inf() { return -std::numeric_limits<T>::infinity(); }
 
 // ------------------------------------------------------------------ max pooling
+// The running maximum of a window and its position, PyTorch's rule ("v > m or v is
+// NaN" in window order) written without branches, so that the vector loops and
+// their scalar tails stay free of unpredictable jumps: m = (v > m ? v : m) is one
+// max instruction; NaN is tracked aside (its last position) and wins at the end.
+template <typename T>
+struct MaxTap {
+    T m;
+    int64_t mi, ni;
+    bool nan;
+    MaxTap(T m0, int64_t i0) : m(m0), mi(i0), ni(i0), nan(m0 != m0) {}
+    void add(T v, int64_t pos) {
+        const bool gt = v > m;
+        m = gt ? v : m;
+        mi = gt ? pos : mi;
+        const bool is_nan = v != v;
+        nan = nan | is_nan;
+        ni = is_nan ? pos : ni;
+    }
+    T value() const { return nan ? std::numeric_limits<T>::quiet_NaN() : m; }
+    int64_t index() const { return nan ? ni : mi; }
+};
+
 // One input row `xr` (plane row `row_off / iw`) folded into the running maxima
 // yr[j] / positions ir[j] of the interior output columns [j0, j1): taps
 // xr[j sw - pw + c dw], c < kw. KW, SW: compile-time kw and sw (0: run time).
@@ -106,17 +128,11 @@ void max_row_interior(const T* xr, int64_t row_off, T* yr, int64_t* ir, int64_t 
                       const PoolGeom& g) {
     const int64_t kw = KW ? KW : g.kw, sw = SW ? SW : g.sw, dw = g.dw, pw = g.pw;
     for (int64_t j = j0; j < j1; ++j) {
-        T m = yr[j];
-        int64_t mi = kIdx ? ir[j] : 0;
+        MaxTap<T> t(yr[j], kIdx ? ir[j] : 0);
         const int64_t base = j * sw - pw;
-        for (int64_t c = 0; c < kw; ++c) {
-            const T v = xr[base + c * dw];
-            const bool take = v > m || v != v;
-            m = take ? v : m;
-            if (kIdx) mi = take ? row_off + base + c * dw : mi;
-        }
-        yr[j] = m;
-        if (kIdx) ir[j] = mi;
+        for (int64_t c = 0; c < kw; ++c) t.add(xr[base + c * dw], row_off + base + c * dw);
+        yr[j] = t.value();
+        if (kIdx) ir[j] = t.index();
     }
 }
 
@@ -128,6 +144,48 @@ void max_row_interior_any(const T* xr, int64_t row_off, T* yr, int64_t* ir, int6
     if (g.kw == 3 && g.sw == 1) return max_row_interior<T, 3, 1, kIdx>(xr, row_off, yr, ir, j0, j1, g);
     if (g.kw == 2 && g.sw == 1) return max_row_interior<T, 2, 1, kIdx>(xr, row_off, yr, ir, j0, j1, g);
     max_row_interior<T, 0, 0, kIdx>(xr, row_off, yr, ir, j0, j1, g);
+}
+
+// All KH window rows at once (none clipped) for the interior columns [j0, j1):
+// rows[k] is the plane offset of window row k. One pass writes each output, the
+// running maximum stays in registers. Used for the common 2x2/2 and 3x3/2 windows.
+template <typename T, int KH, int KW, int SW, bool kIdx>
+void max_rows_fused(const T* x, const int64_t* rows, T* yr, int64_t* ir, int64_t j0, int64_t j1,
+                    const PoolGeom& g) {
+    const int64_t dw = g.dw, pw = g.pw;
+    const T* r[KH];
+    for (int k = 0; k < KH; ++k) r[k] = x + rows[k];
+    for (int64_t j = j0; j < j1; ++j) {
+        const int64_t base = j * SW - pw;
+        MaxTap<T> t(neg_inf<T>(), rows[0] + base);
+        for (int k = 0; k < KH; ++k) {
+            for (int c = 0; c < KW; ++c) t.add(r[k][base + c * dw], rows[k] + base + c * dw);
+        }
+        yr[j] = t.value();
+        if (kIdx) ir[j] = t.index();
+    }
+}
+
+// The fused form when it applies (whole window inside the rows, a common shape).
+template <typename T, bool kIdx>
+bool max_interior_fused(const T* x, int64_t h0, int64_t k_lo, int64_t k_hi, T* yr, int64_t* ir,
+                        int64_t j0, int64_t j1, const PoolGeom& g) {
+    if (k_lo != 0 || k_hi != g.kh) return false;
+    int64_t rows[3];
+    for (int64_t k = 0; k < g.kh && k < 3; ++k) rows[k] = (h0 + k * g.dh) * g.iw;
+    if (g.kh == 2 && g.kw == 2 && g.sw == 2) {
+        max_rows_fused<T, 2, 2, 2, kIdx>(x, rows, yr, ir, j0, j1, g);
+        return true;
+    }
+    if (g.kh == 3 && g.kw == 3 && g.sw == 2) {
+        max_rows_fused<T, 3, 3, 2, kIdx>(x, rows, yr, ir, j0, j1, g);
+        return true;
+    }
+    if (g.kh == 3 && g.kw == 3 && g.sw == 1) {
+        max_rows_fused<T, 3, 3, 1, kIdx>(x, rows, yr, ir, j0, j1, g);
+        return true;
+    }
+    return false;
 }
 
 // One plane: x (ih, iw) -> y (oh, ow), positions into ix when kIdx.
@@ -174,6 +232,7 @@ void max_pool_plane(const T* x, T* y, int64_t* ix, const PoolGeom& g) {
             yr[j] = m;
             if (kIdx) ir[j] = mi;
         }
+        if (max_interior_fused<T, kIdx>(x, h0, k_lo, k_hi, yr, ir, j_lo, j_hi, g)) continue;
         for (int64_t j = j_lo; j < j_hi; ++j) {
             yr[j] = neg_inf<T>();
             if (kIdx) ir[j] = first_row * g.iw + j * g.sw - g.pw;
