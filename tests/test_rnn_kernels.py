@@ -236,3 +236,16 @@ def test_binding_rejects_mode_mismatches_and_non_arrays():
         _C.cpu.rnn_backward(**dict(bw, dc_n=None))
     with pytest.raises(ValueError, match=r"dy has shape \(3, 3\)"):
         _C.cpu.rnn_backward(**dict(bw, dy=h_n))
+
+
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_relu"])
+def test_inference_call_keeps_nothing_and_matches(mode):
+    a = make_layer(mode, mode == "lstm", False, seed=4)
+    args = (mode, a["x"], a["h0"], a["c0"], a["w_ih"], a["w_hh"], a["b_ih"], a["b_hh"],
+            a["peephole"], np.array([5, 2, 4]), False)
+    full = _C.cpu.rnn_forward(*args)
+    lean = _C.cpu.rnn_forward(*args, save=False)
+    assert lean[3:] == (None, None, None)
+    for u, v in zip(full[:3], lean[:3]):
+        if u is not None:
+            np.testing.assert_array_equal(u, v)

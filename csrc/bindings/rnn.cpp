@@ -1,6 +1,7 @@
 // Binds the whole-layer recurrent drivers (cpu/rnn.cpp) into nnforge._C.cpu:
-//   rnn_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths, coupled)
-//       -> (y, h_n, c_n, gates, cells, gh_n)
+//   rnn_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths, coupled,
+//               save=True) -> (y, h_n, c_n, gates, cells, gh_n)
+//       (save=False, for inference: gates, cells and gh_n come back None)
 //   rnn_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths, coupled,
 //                y, gates, cells, gh_n, dy, dh_n, dc_n)
 //       -> (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeephole)
@@ -185,7 +186,7 @@ py::object new_or_none(bool make, const py::dtype& dtype, const Shape& shape) {
 py::tuple forward(const std::string& mode, const py::object& x, const py::object& h0,
                   const py::object& c0, const py::object& w_ih, const py::object& w_hh,
                   const py::object& b_ih, const py::object& b_hh, const py::object& peephole,
-                  const py::object& lengths, bool coupled) {
+                  const py::object& lengths, bool coupled, bool save) {
     const char* kernel = "rnn_forward";
     Layer L = check_layer(kernel, mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths,
                           coupled);
@@ -193,10 +194,10 @@ py::tuple forward(const std::string& mode, const py::object& x, const py::object
     const bool lstm = s.mode == RnnMode::lstm, gru = s.mode == RnnMode::gru;
     const py::ssize_t T = s.steps, B = s.batch, H = s.hidden, GH = s.gate_blocks() * H;
     py::array y(L.dtype, Shape{T, B, H}), h_n(L.dtype, Shape{B, H});
-    py::array gates(L.dtype, Shape{T, B, GH});
+    py::object gates = new_or_none(save, L.dtype, {T, B, GH});
     py::object c_n = new_or_none(lstm, L.dtype, {B, H});
-    py::object cells = new_or_none(lstm, L.dtype, {T, B, H});
-    py::object gh_n = new_or_none(gru, L.dtype, {T, B, H});
+    py::object cells = new_or_none(save && lstm, L.dtype, {T, B, H});
+    py::object gh_n = new_or_none(save && gru, L.dtype, {T, B, H});
     const int64_t* len = lengths_ptr(L);
     auto run = [&](auto zero) {
         using V = decltype(zero);
@@ -277,8 +278,10 @@ void bind_rnn(py::module_& m) {
     m.def("rnn_forward", &forward, py::arg("mode"), py::arg("x"), py::arg("h0"), py::arg("c0"),
           py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
           py::arg("peephole"), py::arg("lengths"), py::arg("coupled") = false,
+          py::arg("save") = true,
           "One direction of one recurrent layer over x (T, B, I): "
-          "(y, h_n, c_n, gates, cells, gh_n); see csrc/cpu/rnn.h for the layouts.");
+          "(y, h_n, c_n, gates, cells, gh_n); see csrc/cpu/rnn.h for the layouts. "
+          "save=False (inference) returns None for gates, cells and gh_n.");
     m.def("rnn_backward", &backward, py::arg("mode"), py::arg("x"), py::arg("h0"),
           py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
           py::arg("peephole"), py::arg("lengths"), py::arg("coupled"), py::arg("y"),

@@ -65,6 +65,35 @@ StepKernels<T> step_kernels() {
     return {step_forward_kernel<T>, step_backward_kernel<T>};
 }
 
+// Scratch arrays reused across calls on the same thread (no allocation, and
+// no page faults on fresh memory, per call once they have grown): slot k of
+// the calling thread's workspace, at least n elements, contents undefined.
+template <typename T>
+T* scratch(int slot, int64_t n) {
+    thread_local std::vector<T> slots[6];
+    std::vector<T>& v = slots[slot];
+    if (static_cast<int64_t>(v.size()) < n) {
+        v.clear();
+        v.shrink_to_fit();
+        v.resize(static_cast<size_t>(n));
+    }
+    return v.data();
+}
+
+// dst (cols, rows) = src (rows, cols)^T, in 32 x 32 tiles (both sides stay in cache).
+template <typename T>
+void transpose(const T* src, int64_t rows, int64_t cols, T* dst) {
+    constexpr int64_t kTile = 32;
+    for (int64_t i0 = 0; i0 < rows; i0 += kTile) {
+        const int64_t i1 = std::min(rows, i0 + kTile);
+        for (int64_t j0 = 0; j0 < cols; j0 += kTile) {
+            const int64_t j1 = std::min(cols, j0 + kTile);
+            for (int64_t i = i0; i < i1; ++i)
+                for (int64_t j = j0; j < j1; ++j) dst[j * rows + i] = src[i * cols + j];
+        }
+    }
+}
+
 // out[j] (+)= sum over rows r of m[r, j], m (rows, n) row-major; rows in order,
 // so the sum does not depend on the thread count.
 template <typename T>
@@ -111,6 +140,11 @@ void rnn_layer_forward(const RnnSpec& s, const RnnParams<T>& p, const T* x, cons
         }
         proj_bias = bias.data();
     }
+    // Inference (nothing saved): the gates, cells and gh_n live in scratch.
+    RnnSaved<T> sv = saved;
+    if (!sv.gates) sv.gates = scratch<T>(2, steps * B * GH);
+    if (lstm && !sv.cells) sv.cells = scratch<T>(3, steps * B * H);
+    if (gru && !sv.gh_n) sv.gh_n = scratch<T>(4, steps * B * H);
     // A = X W_ih^T + b over all T B rows.
     GemmArgs<T> proj;
     proj.m = steps * B;
@@ -121,12 +155,16 @@ void rnn_layer_forward(const RnnSpec& s, const RnnParams<T>& p, const T* x, cons
     proj.b = p.w_ih;  // op(B) = W_ih^T: element (k, j) at w_ih[j * I + k]
     proj.rs_b = 1;
     proj.cs_b = s.input;
-    proj.c = saved.gates;
+    proj.c = sv.gates;
     proj.rs_c = GH;
     proj.bias = proj_bias;
     gemm(proj);
 
-    std::vector<T> gh(gru ? static_cast<size_t>(B * GH) : 0);
+    // W_hh^T (H, G H) row-major, once per call: the per-step GEMM then reads
+    // its B operand in place, rows contiguous (faster than the strided view).
+    T* w_hh_t = scratch<T>(0, H * GH);
+    transpose(p.w_hh, GH, H, w_hh_t);
+    T* gh = gru ? scratch<T>(1, B * GH) : nullptr;
     const StepKernels<T> kernels = step_kernels<T>();
     RnnStep<T> st;
     st.s = s;
@@ -134,31 +172,30 @@ void rnn_layer_forward(const RnnSpec& s, const RnnParams<T>& p, const T* x, cons
     st.peep = p.peephole;
     st.h = h_n;
     st.c = c_n;
-    st.gh = gh.data();
+    st.gh = gh;
     for (int64_t t = 0; t < steps; ++t) {
-        T* a_t = saved.gates + t * B * GH;
-        if (gru) {
+        T* a_t = sv.gates + t * B * GH;
+        if (gru) {  // gh = h_{t-1} W_hh^T + b_hh
             GemmArgs<T> rec;
             rec.m = B;
             rec.n = GH;
             rec.k = H;
             rec.a = h_n;
             rec.rs_a = H;
-            rec.b = p.w_hh;
-            rec.rs_b = 1;
-            rec.cs_b = H;
-            rec.c = gh.data();
+            rec.b = w_hh_t;
+            rec.rs_b = GH;
+            rec.c = gh;
             rec.rs_c = GH;
             rec.bias = p.b_hh;
             gemm(rec);
-            st.ghn = saved.gh_n + t * B * H;
-        } else {
-            gemm(false, true, B, GH, H, T(1), h_n, H, p.w_hh, H, T(1), a_t, GH);
+            st.ghn = sv.gh_n + t * B * H;
+        } else {  // A_t += h_{t-1} W_hh^T
+            gemm(false, false, B, GH, H, T(1), h_n, H, w_hh_t, GH, T(1), a_t, GH);
         }
         st.t = t;
         st.gates = a_t;
         st.y = y + t * B * H;
-        if (lstm) st.cell = saved.cells + t * B * H;
+        if (lstm) st.cell = sv.cells + t * B * H;
         kernels.forward(st);
     }
 }
@@ -182,19 +219,20 @@ void rnn_layer_backward(const RnnSpec& s, const RnnParams<T>& p, const T* x, con
         return;
     }
 
-    std::vector<T> carry(dh_n, dh_n + B * H), next(static_cast<size_t>(B * H));
-    std::vector<T> dc;
-    if (lstm) dc.assign(dc_n, dc_n + B * H);
-    std::vector<T> dgi(static_cast<size_t>(rows * GH));
-    std::vector<T> dgh_store(gru ? static_cast<size_t>(rows * GH) : 0);
-    T* dgh = gru ? dgh_store.data() : dgi.data();
+    T* carry = scratch<T>(0, B * H);
+    T* next = scratch<T>(1, B * H);
+    T* dc = lstm ? scratch<T>(2, B * H) : nullptr;
+    std::copy(dh_n, dh_n + B * H, carry);
+    if (lstm) std::copy(dc_n, dc_n + B * H, dc);
+    T* dgi = scratch<T>(3, rows * GH);
+    T* dgh = gru ? scratch<T>(4, rows * GH) : dgi;
 
     const StepKernels<T> kernels = step_kernels<T>();
     RnnStep<T> st;
     st.s = s;
     st.lengths = lengths;
     st.peep = p.peephole;
-    st.dc = dc.data();
+    st.dc = dc;
     for (int64_t t = steps - 1; t >= 0; --t) {
         st.t = t;
         st.act = saved.gates + t * B * GH;
@@ -205,24 +243,24 @@ void rnn_layer_backward(const RnnSpec& s, const RnnParams<T>& p, const T* x, con
         }
         if (gru) st.ghn_saved = saved.gh_n + t * B * H;
         st.dy = dy + t * B * H;
-        st.dh_carry = carry.data();
-        st.dgi = dgi.data() + t * B * GH;
+        st.dh_carry = carry;
+        st.dgi = dgi + t * B * GH;
         st.dgh = dgh + t * B * GH;
-        st.dh_next = next.data();
+        st.dh_next = next;
         kernels.backward(st);
         // dh_{t-1} += dG_h W_hh
-        gemm(false, false, B, H, GH, T(1), dgh + t * B * GH, GH, p.w_hh, H, T(1), next.data(), H);
+        gemm(false, false, B, H, GH, T(1), dgh + t * B * GH, GH, p.w_hh, H, T(1), next, H);
         std::swap(carry, next);
     }
-    std::copy(carry.begin(), carry.end(), g.dh0);
-    if (lstm) std::copy(dc.begin(), dc.end(), g.dc0);
+    std::copy(carry, carry + B * H, g.dh0);
+    if (lstm) std::copy(dc, dc + B * H, g.dc0);
 
     // dX = dG W_ih,  dW_ih = dG^T X,  dW_hh = dG_h^T H_prev.
-    gemm(false, false, rows, I, GH, T(1), dgi.data(), GH, p.w_ih, I, T(0), g.dx, I);
-    gemm(true, false, GH, I, rows, T(1), dgi.data(), GH, x, I, T(0), g.dw_ih, I);
+    gemm(false, false, rows, I, GH, T(1), dgi, GH, p.w_ih, I, T(0), g.dx, I);
+    gemm(true, false, GH, I, rows, T(1), dgi, GH, x, I, T(0), g.dw_ih, I);
     gemm(true, false, GH, H, rows - B, T(1), dgh + B * GH, GH, y, H, T(0), g.dw_hh, H);
     gemm(true, false, GH, H, std::min(B, rows), T(1), dgh, GH, h0, H, T(1), g.dw_hh, H);
-    if (g.db_ih) column_sums(dgi.data(), rows, GH, g.db_ih);
+    if (g.db_ih) column_sums(dgi, rows, GH, g.db_ih);
     if (g.db_hh) column_sums(dgh, rows, GH, g.db_hh);
 
     if (s.peephole && g.dpeephole) {
@@ -234,7 +272,7 @@ void rnn_layer_backward(const RnnSpec& s, const RnnParams<T>& p, const T* x, con
             const bool is_o = k == nblk - 1;
             const int64_t gate = s.coupled ? k * 2 : (is_o ? 3 : k);  // f->0, o->2 (coupled)
             T* out = g.dpeephole + k * H;
-            const T* dg = dgi.data() + gate * H;
+            const T* dg = dgi + gate * H;
             if (is_o) {
                 column_dot(dg, GH, saved.cells, H, rows, H, out);
             } else {

@@ -64,8 +64,9 @@ struct RnnSaved {
     T* gh_n = nullptr;   // (T, B, H), GRU
 };
 
-// Forward. c0 / c_n only for LSTM (else ignored). Throws std::bad_alloc when
-// the workspace cannot be allocated.
+// Forward. c0 / c_n only for LSTM (else ignored). Null pointers in `saved`
+// mean inference: those arrays then live in a per-thread scratch workspace.
+// Throws std::bad_alloc when the workspace cannot be allocated.
 template <typename T>
 void rnn_layer_forward(const RnnSpec& s, const RnnParams<T>& p, const T* x, const T* h0,
                        const T* c0, const int64_t* lengths, T* y, T* h_n, T* c_n,

@@ -21,6 +21,14 @@
 #include <omp.h>
 #endif
 
+// The row loops are vectorized as written: the pointers of one row never
+// overlap (each is a different array or a different gate block).
+#if defined(_OPENMP)
+#define NNFORGE_RNN_SIMD _Pragma("omp simd")
+#else
+#define NNFORGE_RNN_SIMD
+#endif
+
 namespace nnforge {
 namespace rnn_detail {
 
@@ -92,6 +100,7 @@ void for_rows(int64_t rows, int64_t work, const Body& body) {
 // saved gate = h_t; da = dh (1 - h_t^2) for tanh, dh [h_t > 0] for relu.
 template <typename T, bool kRelu>
 void rnn_forward_row(T* a, T* h, T* y, int64_t H) {
+    NNFORGE_RNN_SIMD
     for (int64_t j = 0; j < H; ++j) {
         const T v = kRelu ? (a[j] > T(0) ? a[j] : T(0)) : tanh_v(a[j]);
         a[j] = v;
@@ -102,6 +111,7 @@ void rnn_forward_row(T* a, T* h, T* y, int64_t H) {
 
 template <typename T, bool kRelu>
 void rnn_backward_row(const T* act, const T* dy, const T* carry, T* da, T* dh_next, int64_t H) {
+    NNFORGE_RNN_SIMD
     for (int64_t j = 0; j < H; ++j) {
         const T dh = carry[j] + dy[j];
         const T v = act[j];
@@ -124,6 +134,7 @@ void lstm_forward_row(T* gates, const T* peep, T* h, T* c, T* y, T* cell, int64_
     const T* pi = kCoupled ? nullptr : peep;
     const T* pf = kPeep ? peep + (kCoupled ? 0 : H) : nullptr;
     const T* po = kPeep ? peep + (kCoupled ? 1 : 2) * H : nullptr;
+    NNFORGE_RNN_SIMD
     for (int64_t j = 0; j < H; ++j) {
         const T cp = c[j];
         T af = gf[j], ao = go[j];
@@ -173,6 +184,7 @@ void lstm_backward_row(const T* act, const T* peep, const T* c_prev, const T* c_
     const T* pi = kCoupled ? nullptr : peep;
     const T* pf = kPeep ? peep + (kCoupled ? 0 : H) : nullptr;
     const T* po = kPeep ? peep + (kCoupled ? 1 : 2) * H : nullptr;
+    NNFORGE_RNN_SIMD
     for (int64_t j = 0; j < H; ++j) {
         const T dh = carry[j] + dy[j];
         const T f = gf[j], g = gg[j], o = go[j];
@@ -209,6 +221,7 @@ void lstm_backward_row(const T* act, const T* peep, const T* c_prev, const T* c_
 //   h_t = (1 - z) n + z h_{t-1}
 template <typename T>
 void gru_forward_row(T* gates, const T* gh, T* h, T* y, T* ghn, int64_t H) {
+    NNFORGE_RNN_SIMD
     for (int64_t j = 0; j < H; ++j) {
         const T r = sigmoid_v(gates[j] + gh[j]);
         const T z = sigmoid_v(gates[H + j] + gh[H + j]);
@@ -230,6 +243,7 @@ void gru_forward_row(T* gates, const T* gh, T* h, T* y, T* ghn, int64_t H) {
 template <typename T>
 void gru_backward_row(const T* act, const T* ghn, const T* h_prev, const T* dy, const T* carry,
                       T* dgi, T* dgh, T* dh_next, int64_t H) {
+    NNFORGE_RNN_SIMD
     for (int64_t j = 0; j < H; ++j) {
         const T dh = carry[j] + dy[j];
         const T r = act[j], z = act[H + j], n = act[2 * H + j];

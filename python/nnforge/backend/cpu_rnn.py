@@ -36,16 +36,18 @@ def rnn_time_reverse(a: np.ndarray, lengths) -> np.ndarray:
 
 
 def rnn_layer_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths,
-                      coupled=False, reverse=False):
+                      coupled=False, reverse=False, save=True):
     """One layer, one direction. Returns (y, h_n, c_n, saved): y (T, B, H), h_n
-    (and c_n for LSTM, else None) (B, H), and ``saved``, what rnn_layer_backward needs."""
+    (and c_n for LSTM, else None) (B, H), and ``saved``, what rnn_layer_backward needs
+    (None when ``save`` is False: inference, nothing kept for backward)."""
     args = [_c(a) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole)]
     if lengths is not None:
         lengths = np.ascontiguousarray(lengths, dtype=np.int64)
     if reverse:
         args[0] = rnn_time_reverse(args[0], lengths)
-    y, h_n, c_n, gates, cells, gh_n = _kernels().rnn_forward(mode, *args, lengths, coupled)
-    saved = (mode, args, lengths, coupled, reverse, y, gates, cells, gh_n)
+    y, h_n, c_n, gates, cells, gh_n = _kernels().rnn_forward(mode, *args, lengths, coupled,
+                                                             save)
+    saved = (mode, args, lengths, coupled, reverse, y, gates, cells, gh_n) if save else None
     if reverse:
         y = rnn_time_reverse(y, lengths)
     return y, h_n, c_n, saved

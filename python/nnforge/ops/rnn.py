@@ -39,9 +39,10 @@ class RecurrentLayer(Function):
     @staticmethod
     def forward(ctx, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, mode, coupled, lengths,
                 reverse):
+        save = any(ctx.needs_input_grad)
         y, h_n, c_n, saved = ctx.backend.rnn_layer_forward(
-            mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths, coupled, reverse)
-        if any(ctx.needs_input_grad):
+            mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths, coupled, reverse, save)
+        if save:
             ctx.saved = saved
             # Registered so that an in-place edit of an input (or of y) before
             # backward is caught.
