@@ -54,7 +54,9 @@ py::array data_array(const char* kernel, const char* arg, const py::object& obj)
         fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
                          ", expected float32 or float64");
     }
-    if (a.ndim() != 3) fail(kernel, std::string(arg) + " must be 3-D (N, C, S), got shape " + shape_str(a));
+    if (a.ndim() != 3) {
+        fail(kernel, std::string(arg) + " must be 3-D (N, C, S), got shape " + shape_str(a));
+    }
     return a;
 }
 

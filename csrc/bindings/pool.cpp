@@ -69,7 +69,9 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj,
                          ", expected " + (dtype ? std::string(py::str(*dtype))
                                                 : std::string("float32 or float64")));
     }
-    if (a.ndim() != 4) fail(kernel, std::string(arg) + " must be 4-D (N, C, H, W), got shape " + shape_str(a));
+    if (a.ndim() != 4) {
+        fail(kernel, std::string(arg) + " must be 4-D (N, C, H, W), got shape " + shape_str(a));
+    }
     if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
     return a;
 }
@@ -77,8 +79,8 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj,
 void check_pair(const char* kernel, const char* arg, const Pair& p, int64_t min) {
     for (int64_t v : p) {
         if (v < min || v > kMaxParam) {
-            fail(kernel, std::string(arg) + " must be in [" + std::to_string(min) + ", 2^31], got " +
-                             pair_str(p));
+            fail(kernel, std::string(arg) + " must be in [" + std::to_string(min) +
+                             ", 2^31], got " + pair_str(p));
         }
     }
 }

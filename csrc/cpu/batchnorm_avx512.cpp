@@ -8,7 +8,9 @@
 namespace nnforge {
 namespace batchnorm_detail {
 
-void get_batchnorm_kernels_avx512(BatchNormKernels<float>* k) { *k = make_batchnorm_kernels<float>(); }
+void get_batchnorm_kernels_avx512(BatchNormKernels<float>* k) {
+    *k = make_batchnorm_kernels<float>();
+}
 void get_batchnorm_kernels_avx512(BatchNormKernels<double>* k) {
     *k = make_batchnorm_kernels<double>();
 }

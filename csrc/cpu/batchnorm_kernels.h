@@ -101,7 +101,9 @@ void run_affine(const T* x, T* y, int64_t len, T m, T k, T b) {
 // Per-channel double scratch for the S = 1 path (malloc: see the header comment).
 struct Doubles {
     double* p;
-    explicit Doubles(int64_t n) : p(static_cast<double*>(std::malloc(sizeof(double) * (n > 0 ? n : 1)))) {
+    explicit Doubles(int64_t n) {
+        const size_t count = static_cast<size_t>(n > 0 ? n : 1);
+        p = static_cast<double*>(std::malloc(sizeof(double) * count));
         if (p == nullptr) throw std::bad_alloc();
     }
     ~Doubles() { std::free(p); }

@@ -139,10 +139,18 @@ void max_row_interior(const T* xr, int64_t row_off, T* yr, int64_t* ir, int64_t 
 template <typename T, bool kIdx>
 void max_row_interior_any(const T* xr, int64_t row_off, T* yr, int64_t* ir, int64_t j0,
                           int64_t j1, const PoolGeom& g) {
-    if (g.kw == 2 && g.sw == 2) return max_row_interior<T, 2, 2, kIdx>(xr, row_off, yr, ir, j0, j1, g);
-    if (g.kw == 3 && g.sw == 2) return max_row_interior<T, 3, 2, kIdx>(xr, row_off, yr, ir, j0, j1, g);
-    if (g.kw == 3 && g.sw == 1) return max_row_interior<T, 3, 1, kIdx>(xr, row_off, yr, ir, j0, j1, g);
-    if (g.kw == 2 && g.sw == 1) return max_row_interior<T, 2, 1, kIdx>(xr, row_off, yr, ir, j0, j1, g);
+    if (g.kw == 2 && g.sw == 2) {
+        return max_row_interior<T, 2, 2, kIdx>(xr, row_off, yr, ir, j0, j1, g);
+    }
+    if (g.kw == 3 && g.sw == 2) {
+        return max_row_interior<T, 3, 2, kIdx>(xr, row_off, yr, ir, j0, j1, g);
+    }
+    if (g.kw == 3 && g.sw == 1) {
+        return max_row_interior<T, 3, 1, kIdx>(xr, row_off, yr, ir, j0, j1, g);
+    }
+    if (g.kw == 2 && g.sw == 1) {
+        return max_row_interior<T, 2, 1, kIdx>(xr, row_off, yr, ir, j0, j1, g);
+    }
     max_row_interior<T, 0, 0, kIdx>(xr, row_off, yr, ir, j0, j1, g);
 }
 
