@@ -249,3 +249,24 @@ def test_inference_call_keeps_nothing_and_matches(mode):
     for u, v in zip(full[:3], lean[:3]):
         if u is not None:
             np.testing.assert_array_equal(u, v)
+
+
+def test_backward_skips_unwanted_gradients():
+    a = make_layer("lstm", True, False, seed=6)
+    y, h_n, c_n, saved = cpu_rnn.rnn_layer_forward("lstm", *a.values(), None, False, True)
+    dy = np.ones_like(y)
+    full = cpu_rnn.rnn_layer_backward(saved, dy, h_n, c_n)
+    no_dx = cpu_rnn.rnn_layer_backward(saved, dy, h_n, c_n, need_dx=False)
+    no_dw = cpu_rnn.rnn_layer_backward(saved, dy, h_n, c_n, need_dw=False)
+    assert no_dx[0] is None and all(g is None for g in no_dw[3:])
+    for k, g in enumerate(full):
+        if k != 0:
+            np.testing.assert_array_equal(no_dx[k], g)
+        if k < 3:
+            np.testing.assert_array_equal(no_dw[k], g)
+    # Through the op: an input that does not require grad gets none, the weights do.
+    x = nf.tensor(a["x"])
+    w = [nf.tensor(a[k], requires_grad=True) for k in ("w_ih", "w_hh")]
+    out = rnn_layer(x, nf.tensor(a["h0"]), *w, mode="lstm", cx=nf.tensor(a["c0"]))
+    out[0].sum().backward()
+    assert x.grad is None and w[0].grad is not None and w[1].grad is not None

@@ -3,8 +3,10 @@
 //               save=True) -> (y, h_n, c_n, gates, cells, gh_n)
 //       (save=False, for inference: gates, cells and gh_n come back None)
 //   rnn_backward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths, coupled,
-//                y, gates, cells, gh_n, dy, dh_n, dc_n)
+//                y, gates, cells, gh_n, dy, dh_n, dc_n, need_dx=True, need_dw=True)
 //       -> (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeephole)
+//       (need_dx=False: dx is None; need_dw=False: the weight and bias
+//        gradients are None; their GEMMs are skipped)
 // mode is "rnn_tanh", "rnn_relu", "lstm" or "gru"; shapes and gate layouts as
 // in cpu/rnn.h. c0, cells, dc_n, dc0 exist for "lstm" only and gh_n for "gru"
 // (None otherwise); b_ih, b_hh and peephole may be None (then so are their
@@ -222,7 +224,8 @@ py::tuple backward(const std::string& mode, const py::object& x, const py::objec
                    const py::object& lengths, bool coupled, const py::object& y_obj,
                    const py::object& gates_obj, const py::object& cells_obj,
                    const py::object& gh_n_obj, const py::object& dy_obj,
-                   const py::object& dh_n_obj, const py::object& dc_n_obj) {
+                   const py::object& dh_n_obj, const py::object& dc_n_obj, bool need_dx,
+                   bool need_dw) {
     const char* kernel = "rnn_backward";
     Layer L = check_layer(kernel, mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths,
                           coupled);
@@ -244,12 +247,14 @@ py::tuple backward(const std::string& mode, const py::object& x, const py::objec
     const py::object dc_n =
         optional(kernel, "dc_n", dc_n_obj, L.dtype, {B, H}, lstm, "unless mode is 'lstm'");
 
-    py::array dx(L.dtype, Shape{T, B, I}), dh0(L.dtype, Shape{B, H});
-    py::array dw_ih(L.dtype, Shape{GH, I}), dw_hh(L.dtype, Shape{GH, H});
+    py::array dh0(L.dtype, Shape{B, H});
+    py::object dx = new_or_none(need_dx, L.dtype, {T, B, I});
+    py::object dw_ih = new_or_none(need_dw, L.dtype, {GH, I});
+    py::object dw_hh = new_or_none(need_dw, L.dtype, {GH, H});
     py::object dc0 = new_or_none(lstm, L.dtype, {B, H});
-    py::object db_ih = new_or_none(!L.b_ih.is_none(), L.dtype, {GH});
-    py::object db_hh = new_or_none(!L.b_hh.is_none(), L.dtype, {GH});
-    py::object dpeep = new_or_none(s.peephole, L.dtype, {s.peephole_size()});
+    py::object db_ih = new_or_none(need_dw && !L.b_ih.is_none(), L.dtype, {GH});
+    py::object db_hh = new_or_none(need_dw && !L.b_hh.is_none(), L.dtype, {GH});
+    py::object dpeep = new_or_none(need_dw && s.peephole, L.dtype, {s.peephole_size()});
     const int64_t* len = lengths_ptr(L);
     auto run = [&](auto zero) {
         using V = decltype(zero);
@@ -286,9 +291,10 @@ void bind_rnn(py::module_& m) {
           py::arg("c0"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"), py::arg("b_hh"),
           py::arg("peephole"), py::arg("lengths"), py::arg("coupled"), py::arg("y"),
           py::arg("gates"), py::arg("cells"), py::arg("gh_n"), py::arg("dy"), py::arg("dh_n"),
-          py::arg("dc_n"),
+          py::arg("dc_n"), py::arg("need_dx") = true, py::arg("need_dw") = true,
           "Backward through time of rnn_forward: "
-          "(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeephole).");
+          "(dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeephole); need_dx / need_dw False "
+          "skip (and return None for) dx / the parameter gradients.");
 }
 
 }  // namespace nnforge

@@ -211,8 +211,8 @@ void rnn_layer_backward(const RnnSpec& s, const RnnParams<T>& p, const T* x, con
     if (steps == 0) {  // nothing ran: the state's gradient passes through
         std::copy(dh_n, dh_n + B * H, g.dh0);
         if (lstm) std::copy(dc_n, dc_n + B * H, g.dc0);
-        std::fill(g.dw_ih, g.dw_ih + GH * I, T(0));
-        std::fill(g.dw_hh, g.dw_hh + GH * H, T(0));
+        if (g.dw_ih) std::fill(g.dw_ih, g.dw_ih + GH * I, T(0));
+        if (g.dw_hh) std::fill(g.dw_hh, g.dw_hh + GH * H, T(0));
         if (g.db_ih) std::fill(g.db_ih, g.db_ih + GH, T(0));
         if (g.db_hh) std::fill(g.db_hh, g.db_hh + GH, T(0));
         if (g.dpeephole) std::fill(g.dpeephole, g.dpeephole + s.peephole_size(), T(0));
@@ -256,10 +256,13 @@ void rnn_layer_backward(const RnnSpec& s, const RnnParams<T>& p, const T* x, con
     if (lstm) std::copy(dc, dc + B * H, g.dc0);
 
     // dX = dG W_ih,  dW_ih = dG^T X,  dW_hh = dG_h^T H_prev.
-    gemm(false, false, rows, I, GH, T(1), dgi, GH, p.w_ih, I, T(0), g.dx, I);
-    gemm(true, false, GH, I, rows, T(1), dgi, GH, x, I, T(0), g.dw_ih, I);
-    gemm(true, false, GH, H, rows - B, T(1), dgh + B * GH, GH, y, H, T(0), g.dw_hh, H);
-    gemm(true, false, GH, H, std::min(B, rows), T(1), dgh, GH, h0, H, T(1), g.dw_hh, H);
+    // (A null gradient pointer: not wanted, its GEMM is skipped.)
+    if (g.dx) gemm(false, false, rows, I, GH, T(1), dgi, GH, p.w_ih, I, T(0), g.dx, I);
+    if (g.dw_ih) gemm(true, false, GH, I, rows, T(1), dgi, GH, x, I, T(0), g.dw_ih, I);
+    if (g.dw_hh) {
+        gemm(true, false, GH, H, rows - B, T(1), dgh + B * GH, GH, y, H, T(0), g.dw_hh, H);
+        gemm(true, false, GH, H, std::min(B, rows), T(1), dgh, GH, h0, H, T(1), g.dw_hh, H);
+    }
     if (g.db_ih) column_sums(dgi, rows, GH, g.db_ih);
     if (g.db_hh) column_sums(dgh, rows, GH, g.db_hh);
 

@@ -86,6 +86,8 @@ struct RnnGrads {
 
 // Backward through time for upstream gradients dy (T, B, H), dh_n and dc_n
 // (B, H; dc_n LSTM only), given the forward's inputs, y and saved arrays.
+// dx, dw_ih, dw_hh, db_*, dpeephole may be null (not wanted: not computed);
+// dh0 (and dc0 for LSTM) are always written.
 template <typename T>
 void rnn_layer_backward(const RnnSpec& s, const RnnParams<T>& p, const T* x, const T* h0,
                         const T* c0, const int64_t* lengths, const T* y,

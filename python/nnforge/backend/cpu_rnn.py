@@ -53,15 +53,17 @@ def rnn_layer_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths
     return y, h_n, c_n, saved
 
 
-def rnn_layer_backward(saved, dy, dh_n, dc_n):
+def rnn_layer_backward(saved, dy, dh_n, dc_n, need_dx=True, need_dw=True):
     """Gradients (dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dpeephole) for upstream
-    gradients dy (T, B, H), dh_n and dc_n (B, H; LSTM only, else None)."""
+    gradients dy (T, B, H), dh_n and dc_n (B, H; LSTM only, else None). ``need_dx`` /
+    ``need_dw`` False skip dx / the parameter gradients (None then)."""
     mode, args, lengths, coupled, reverse, y, gates, cells, gh_n = saved
     dy = np.ascontiguousarray(dy, dtype=y.dtype)
     if reverse:
         dy = rnn_time_reverse(dy, lengths)
+    cast = lambda a: None if a is None else np.ascontiguousarray(a, dtype=y.dtype)  # noqa: E731
     grads = _kernels().rnn_backward(mode, *args, lengths, coupled, y, gates, cells, gh_n, dy,
-                                    _c(dh_n), _c(dc_n))
-    if reverse:
+                                    cast(dh_n), cast(dc_n), need_dx, need_dw)
+    if reverse and grads[0] is not None:
         grads = (rnn_time_reverse(grads[0], lengths),) + tuple(grads[1:])
     return grads

@@ -53,8 +53,9 @@ class RecurrentLayer(Function):
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
         ctx.saved_tensors  # noqa: B018 (raises if freed or modified in place)
+        need = ctx.needs_input_grad
         dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dp = ctx.backend.rnn_layer_backward(
-            ctx.saved, dy, dh_n, dc_n)
+            ctx.saved, dy, dh_n, dc_n, need_dx=need[0], need_dw=any(need[3:8]))
         return dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, dp, None, None, None, None
 
 
