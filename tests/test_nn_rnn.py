@@ -100,6 +100,24 @@ def test_float32_unbatched_and_state_dict_keys(cls, kw):
         np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=2e-6)
 
 
+@pytest.mark.parametrize("cls,kw", KINDS, ids=KIND_IDS)
+def test_unbatched_with_hx_matches_torch(cls, kw):
+    torch = torch_or_skip()
+    torch.manual_seed(2)
+    tm, m = _pair(torch, cls, kw, input_size=3, hidden_size=2, num_layers=2, bidirectional=True,
+                  batch_first=True)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 3))
+    hs = [rng.standard_normal((4, 2)) for _ in range(2 if cls == "LSTM" else 1)]
+    t_hx = tuple(torch.tensor(h) for h in hs) if cls == "LSTM" else torch.tensor(hs[0])
+    n_hx = tuple(nf.tensor(h) for h in hs) if cls == "LSTM" else nf.tensor(hs[0])
+    out, tout = m(nf.tensor(x), n_hx), tm(torch.tensor(x), t_hx)
+    np.testing.assert_allclose(out[0].detach().numpy(), tout[0].detach().numpy(), atol=1e-12)
+    for a, b in zip(_states(out, cls == "LSTM"), _states(tout, cls == "LSTM")):
+        assert tuple(a.shape) == tuple(b.shape) == (4, 2)
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), atol=1e-12)
+
+
 def test_dropout_between_layers_only_in_training():
     torch_or_skip()
     m = nf.nn.LSTM(3, 4, num_layers=2, dropout=0.5, dtype=nf.float64)

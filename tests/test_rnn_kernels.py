@@ -270,3 +270,20 @@ def test_backward_skips_unwanted_gradients():
     out = rnn_layer(x, nf.tensor(a["h0"]), *w, mode="lstm", cx=nf.tensor(a["c0"]))
     out[0].sum().backward()
     assert x.grad is None and w[0].grad is not None and w[1].grad is not None
+
+
+@pytest.mark.parametrize("T,B,I,H", [(3, 0, 2, 2), (3, 2, 0, 2), (3, 2, 2, 0), (0, 0, 0, 0)])
+@pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
+def test_empty_sizes(mode, T, B, I, H):
+    G = gate_blocks(mode, False)
+    x, h0 = np.ones((T, B, I), np.float32), np.full((B, H), 0.5, np.float32)
+    c0 = h0 if mode == "lstm" else None
+    w_ih, w_hh = np.ones((G * H, I), np.float32), np.ones((G * H, H), np.float32)
+    y, h_n, c_n, saved = cpu_rnn.rnn_layer_forward(mode, x, h0, c0, w_ih, w_hh, None, None,
+                                                   None, None)
+    assert y.shape == (T, B, H) and h_n.shape == (B, H)
+    grads = cpu_rnn.rnn_layer_backward(saved, np.ones_like(y), np.ones_like(h_n),
+                                       np.ones_like(h_n) if mode == "lstm" else None)
+    assert grads[0].shape == x.shape and grads[3].shape == w_ih.shape
+    if T == 0:
+        np.testing.assert_array_equal(h_n, h0)
