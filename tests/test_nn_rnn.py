@@ -362,3 +362,18 @@ def test_lengths_as_tensor_and_unbatched_int():
     one = gru(x[1, :3])[1].detach().numpy()
     np.testing.assert_allclose(gru(x[1], lengths=3)[1].detach().numpy(), one, atol=1e-14)
     np.testing.assert_allclose(a[1].detach().numpy()[0, 1], one[0], atol=1e-14)
+
+
+def test_graph_frees_saved_state_and_rejects_second_backward():
+    lstm = nf.nn.LSTM(3, 4)
+    out, _ = lstm(nf.randn(5, 2, 3))
+    out.sum().backward()
+    assert out.grad_fn is None or getattr(out.grad_fn, "saved", None) is None
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        out.sum().backward()
+    lstm.zero_grad()
+    out, _ = lstm(nf.randn(5, 2, 3))
+    out.sum().backward(retain_graph=True)
+    first = lstm.weight_hh_l0.grad.detach().numpy().copy()
+    out.sum().backward()
+    np.testing.assert_allclose(lstm.weight_hh_l0.grad.detach().numpy(), 2 * first, rtol=1e-6)

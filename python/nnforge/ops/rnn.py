@@ -50,6 +50,10 @@ class RecurrentLayer(Function):
                                     if a is not None], *(() if reverse else (y,)))
         return (y, h_n) if c_n is None else (y, h_n, c_n)
 
+    def _release(self) -> None:
+        super()._release()
+        self.saved = None  # the gates and cells: free them with the graph
+
     @staticmethod
     def backward(ctx, dy, dh_n, dc_n=None):
         ctx.saved_tensors  # noqa: B018 (raises if freed or modified in place)
