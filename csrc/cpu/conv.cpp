@@ -57,6 +57,7 @@ namespace {
 
 constexpr int64_t kColumnBytes = 512 * 1024;  // one block of im2col columns
 constexpr int64_t kWeightSlices = 8;          // partial dW copies (see above)
+constexpr int64_t kMaxSamplesPerBlock = 16;   // small samples grouped per block
 
 bool mul_ok(int64_t a, int64_t b) {
     return a >= 0 && b >= 0 && (b == 0 || a <= std::numeric_limits<int64_t>::max() / b);
@@ -78,14 +79,50 @@ Dims dims_of(const Conv2dShape& s) {
     return {s.oh * s.ow, cg, s.c_out / s.groups, cg * s.kh * s.kw};
 }
 
-// Output rows per im2col block: the columns of a block fit kColumnBytes.
+// How the im2col path cuts the output positions into blocks whose columns
+// (K x cols) fit kColumnBytes: a sample larger than that is cut into blocks of
+// `rows` output rows; smaller samples are grouped, `samples` whole samples per
+// block (their columns side by side; Y and dY then go through a scratch
+// matrix). Fixed by the shape alone, never by the thread count.
+struct Blocking {
+    int64_t rows = 1;      // output rows per block (OH when samples > 1)
+    int64_t per_sample = 1;  // blocks per sample (1 when samples > 1)
+    int64_t samples = 1;   // samples per block
+    int64_t count = 0;     // blocks in all
+    // Block b: samples [n0, n1), rows [r0, r1) of each.
+    void get(int64_t b, int64_t n, int64_t oh, int64_t& n0, int64_t& n1, int64_t& r0,
+             int64_t& r1) const {
+        if (samples > 1) {
+            n0 = b * samples, n1 = n0 + samples < n ? n0 + samples : n;
+            r0 = 0, r1 = oh;
+        } else {
+            n0 = b / per_sample, n1 = n0 + 1;
+            r0 = (b % per_sample) * rows, r1 = r0 + rows < oh ? r0 + rows : oh;
+        }
+    }
+};
+
 template <typename T>
-int64_t rows_per_block(const Conv2dShape& s, const Dims& d, bool pointwise) {
-    if (pointwise) return s.oh;
+Blocking blocking_for(const Conv2dShape& s, const Dims& d, bool pointwise) {
+    Blocking bl;
     const int64_t row_bytes = d.k * s.ow * static_cast<int64_t>(sizeof(T));
-    int64_t rows = row_bytes > 0 ? kColumnBytes / row_bytes : s.oh;
-    if (rows < 1) rows = 1;
-    return rows < s.oh ? rows : s.oh;
+    if (pointwise) {
+        bl.rows = s.oh;
+    } else {
+        bl.rows = row_bytes > 0 ? kColumnBytes / row_bytes : s.oh;
+        if (bl.rows < 1) bl.rows = 1;
+        if (bl.rows >= s.oh) {
+            bl.rows = s.oh;
+            const int64_t sample_bytes = row_bytes * s.oh;
+            bl.samples = sample_bytes > 0 ? kColumnBytes / sample_bytes : 1;
+            if (bl.samples > kMaxSamplesPerBlock) bl.samples = kMaxSamplesPerBlock;
+            if (bl.samples > s.n) bl.samples = s.n;
+            if (bl.samples < 1) bl.samples = 1;
+        }
+    }
+    bl.per_sample = (s.oh + bl.rows - 1) / bl.rows;
+    bl.count = bl.samples > 1 ? (s.n + bl.samples - 1) / bl.samples : s.n * bl.per_sample;
+    return bl;
 }
 
 // col (K x (r1 - r0) OW, row stride ld) = the im2col columns of output rows
@@ -108,13 +145,13 @@ void im2col(const T* xg, const Conv2dShape& s, int64_t cg, int64_t r0, int64_t r
                     T* dst = row + (oh - r0) * s.ow;
                     const int64_t ih = oh * s.stride_h - s.pad_top + i * s.dil_h;
                     if (ih < 0 || ih >= s.h) {
-                        std::memset(dst, 0, sizeof(T) * static_cast<std::size_t>(s.ow));
+                        conv_detail::zero_n(dst, s.ow);
                         continue;
                     }
                     const T* src = plane + ih * s.w + shift;
                     for (int64_t ow = 0; ow < lo; ++ow) dst[ow] = T(0);
                     if (s.stride_w == 1) {
-                        std::memcpy(dst + lo, src + lo, sizeof(T) * static_cast<std::size_t>(hi - lo));
+                        conv_detail::copy_n(dst + lo, src + lo, hi - lo);
                     } else {
                         for (int64_t ow = lo; ow < hi; ++ow) dst[ow] = src[ow * s.stride_w];
                     }
@@ -176,38 +213,74 @@ void fill_planes(T* out, int64_t planes, int64_t size, const T* value) {
     }
 }
 
+// The group's dY (or Y) columns of block samples [n0, n1), rows [r0, r1),
+// copied to / from a Cog x cols matrix m (row stride cols).
+template <typename T>
+void gather_rows(const T* y, const Conv2dShape& s, const Dims& d, int64_t g, int64_t n0,
+                 int64_t n1, T* m, int64_t cols) {
+    for (int64_t n = n0; n < n1; ++n)
+        for (int64_t co = 0; co < d.cog; ++co)
+            conv_detail::copy_n(m + co * cols + (n - n0) * d.p,
+                                y + (n * s.c_out + g * d.cog + co) * d.p, d.p);
+}
+
+template <typename T>
+void scatter_rows(const T* m, int64_t cols, const Conv2dShape& s, const Dims& d, int64_t g,
+                  int64_t n0, int64_t n1, T* y) {
+    for (int64_t n = n0; n < n1; ++n)
+        for (int64_t co = 0; co < d.cog; ++co)
+            conv_detail::copy_n(y + (n * s.c_out + g * d.cog + co) * d.p,
+                                m + co * cols + (n - n0) * d.p, d.p);
+}
+
+// The block's columns: x itself for pointwise (ld = P), else im2col into col.
+template <typename T>
+const T* block_columns(const T* x, const Conv2dShape& s, const Dims& d, int64_t g, int64_t n0,
+                       int64_t n1, int64_t r0, int64_t r1, bool pointwise, T* col, int64_t& ld) {
+    const int64_t per = (r1 - r0) * s.ow;
+    if (pointwise) {
+        ld = d.p;
+        return x + (n0 * s.c_in + g * d.cg) * s.h * s.w + r0 * s.ow;
+    }
+    ld = (n1 - n0) * per;
+    for (int64_t n = n0; n < n1; ++n)
+        im2col(x + (n * s.c_in + g * d.cg) * s.h * s.w, s, d.cg, r0, r1, col + (n - n0) * per, ld);
+    return col;
+}
+
 // ---------------------------------------------------------------- forward
 template <typename T>
 void gemm_forward(const T* x, const T* w, const T* bias, T* y, const Conv2dShape& s,
                   const ConvOptions& o, bool pointwise) {
     const Dims d = dims_of(s);
-    const int64_t rows = rows_per_block<T>(s, d, pointwise);
-    const int64_t blocks = (s.oh + rows - 1) / rows;
-    const int64_t tasks = s.n * s.groups * blocks;
+    const Blocking bl = blocking_for<T>(s, d, pointwise);
+    const int64_t cols_max = bl.samples * bl.rows * s.ow;
+    const int64_t tasks = bl.count * s.groups;
     const int threads = thread_count(o);
     const GemmOptions go = gemm_options(o, inner_threads(tasks, threads));
-    const int64_t scratch = pointwise ? 0 : d.k * rows * s.ow;
-    for_each_task<T>(tasks, tasks >= threads ? threads : 1, scratch, [&](int64_t t, T* col) {
-        const int64_t blk = t % blocks, g = (t / blocks) % s.groups, n = t / (blocks * s.groups);
-        const int64_t r0 = blk * rows, r1 = r0 + rows < s.oh ? r0 + rows : s.oh;
-        const int64_t pb = (r1 - r0) * s.ow;
-        const T* xg = x + (n * s.c_in + g * d.cg) * s.h * s.w;
-        int64_t ld = pb;
-        if (pointwise) {
-            col = const_cast<T*>(xg) + r0 * s.ow;
-            ld = d.p;
-        } else {
-            im2col(xg, s, d.cg, r0, r1, col, ld);
-        }
+    const int64_t scratch = (pointwise ? 0 : d.k * cols_max) + (bl.samples > 1 ? d.cog * cols_max : 0);
+    for_each_task<T>(tasks, tasks >= threads ? threads : 1, scratch, [&](int64_t t, T* buf) {
+        const int64_t g = t % s.groups, b = t / s.groups;
+        int64_t n0, n1, r0, r1;
+        bl.get(b, s.n, s.oh, n0, n1, r0, r1);
+        const int64_t cols = (n1 - n0) * (r1 - r0) * s.ow;
+        int64_t ld = 0;
+        const T* col = block_columns(x, s, d, g, n0, n1, r0, r1, pointwise, buf, ld);
+        T* tmp = buf + (pointwise ? 0 : d.k * cols_max);
         // Y_g[:, block] = W_g col + b, written as its transpose (col^T W_g^T) so
         // the GEMM's per-column bias epilogue adds b[co] to row co of Y.
         GemmArgs<T> a;
-        a.m = pb, a.n = d.cog, a.k = d.k;
+        a.m = cols, a.n = d.cog, a.k = d.k;
         a.a = col, a.rs_a = 1, a.cs_a = ld;
         a.b = w + g * d.cog * d.k, a.rs_b = 1, a.cs_b = d.k;
-        a.c = y + (n * s.c_out + g * d.cog) * d.p + r0 * s.ow, a.rs_c = 1, a.cs_c = d.p;
+        if (bl.samples > 1) {
+            a.c = tmp, a.rs_c = 1, a.cs_c = cols;
+        } else {
+            a.c = y + (n0 * s.c_out + g * d.cog) * d.p + r0 * s.ow, a.rs_c = 1, a.cs_c = d.p;
+        }
         a.bias = bias ? bias + g * d.cog : nullptr;
         gemm(a, go);
+        if (bl.samples > 1) scatter_rows(tmp, cols, s, d, g, n0, n1, y);
     });
 }
 
@@ -216,40 +289,56 @@ template <typename T>
 void gemm_backward_input(const T* dy, const T* w, const T* bias, T* dx, const Conv2dShape& s,
                          const ConvOptions& o, bool pointwise) {
     const Dims d = dims_of(s);
-    const int64_t rows = rows_per_block<T>(s, d, pointwise);
-    const int64_t tasks = s.n * s.groups;
+    const Blocking bl = blocking_for<T>(s, d, pointwise);
+    const int64_t cols_max = bl.samples * bl.rows * s.ow;
+    // One task per (group of samples, group): the blocks of one sample run in
+    // order inside its task, since their col2im sums overlap in dX.
+    const int64_t sample_sets = bl.samples > 1 ? bl.count : s.n;
+    const int64_t tasks = sample_sets * s.groups;
     const int threads = thread_count(o);
     const GemmOptions go = gemm_options(o, inner_threads(tasks, threads));
-    const int64_t scratch = pointwise ? 0 : d.k * rows * s.ow;
-    for_each_task<T>(tasks, tasks >= threads ? threads : 1, scratch, [&](int64_t t, T* col) {
-        const int64_t g = t % s.groups, n = t / s.groups;
-        T* dxg = dx + (n * s.c_in + g * d.cg) * s.h * s.w;
-        const T* dyg = dy + (n * s.c_out + g * d.cog) * d.p;
+    const int64_t scratch = pointwise ? 0 : d.k * cols_max + (bl.samples > 1 ? d.cog * cols_max : 0);
+    for_each_task<T>(tasks, tasks >= threads ? threads : 1, scratch, [&](int64_t t, T* buf) {
+        const int64_t g = t % s.groups, set = t / s.groups;
         const T* wg = w + g * d.cog * d.k;
         const T* bg = bias ? bias + g * d.cg : nullptr;
         if (pointwise) {
             // dX_g^T = dY_g^T W_g (+ b as the per-column bias of the transpose).
+            T* dxg = dx + (set * s.c_in + g * d.cg) * s.h * s.w;
             GemmArgs<T> a;
             a.m = d.p, a.n = d.cg, a.k = d.cog;
-            a.a = dyg, a.rs_a = 1, a.cs_a = d.p;
+            a.a = dy + (set * s.c_out + g * d.cog) * d.p, a.rs_a = 1, a.cs_a = d.p;
             a.b = wg, a.rs_b = d.k, a.cs_b = 1;
             a.c = dxg, a.rs_c = 1, a.cs_c = d.p;
             a.bias = bg;
             gemm(a, go);
             return;
         }
-        fill_planes(dxg, d.cg, s.h * s.w, bg);
-        for (int64_t r0 = 0; r0 < s.oh; r0 += rows) {
-            const int64_t r1 = r0 + rows < s.oh ? r0 + rows : s.oh;
-            const int64_t pb = (r1 - r0) * s.ow;
-            // columns (K x pb) = W_g^T dY_g[:, block]
+        const int64_t first = bl.samples > 1 ? set : set * bl.per_sample;
+        const int64_t last = bl.samples > 1 ? set + 1 : first + bl.per_sample;
+        for (int64_t b = first; b < last; ++b) {
+            int64_t n0, n1, r0, r1;
+            bl.get(b, s.n, s.oh, n0, n1, r0, r1);
+            const int64_t per = (r1 - r0) * s.ow, cols = (n1 - n0) * per;
+            const T* dyb = dy + (n0 * s.c_out + g * d.cog) * d.p + r0 * s.ow;
+            int64_t ldy = d.p;
+            if (bl.samples > 1) {
+                T* tmp = buf + d.k * cols_max;
+                gather_rows(dy, s, d, g, n0, n1, tmp, cols);
+                dyb = tmp, ldy = cols;
+            }
+            // columns (K x cols) = W_g^T dY_g[:, block]
             GemmArgs<T> a;
-            a.m = d.k, a.n = pb, a.k = d.cog;
+            a.m = d.k, a.n = cols, a.k = d.cog;
             a.a = wg, a.rs_a = 1, a.cs_a = d.k;
-            a.b = dyg + r0 * s.ow, a.rs_b = d.p, a.cs_b = 1;
-            a.c = col, a.rs_c = pb, a.cs_c = 1;
+            a.b = dyb, a.rs_b = ldy, a.cs_b = 1;
+            a.c = buf, a.rs_c = cols, a.cs_c = 1;
             gemm(a, go);
-            col2im(col, pb, s, d.cg, r0, r1, dxg);
+            for (int64_t n = n0; n < n1; ++n) {
+                T* dxg = dx + (n * s.c_in + g * d.cg) * s.h * s.w;
+                if (r0 == 0) fill_planes(dxg, d.cg, s.h * s.w, bg);
+                col2im(buf + (n - n0) * per, cols, s, d.cg, r0, r1, dxg);
+            }
         }
     });
 }
@@ -259,38 +348,38 @@ template <typename T>
 void gemm_backward_weight(const T* x, const T* dy, T* dw, const Conv2dShape& s,
                           const ConvOptions& o, bool pointwise) {
     const Dims d = dims_of(s);
-    const int64_t rows = rows_per_block<T>(s, d, pointwise);
-    const int64_t blocks = (s.oh + rows - 1) / rows;
-    const int64_t items = s.n * blocks;
+    const Blocking bl = blocking_for<T>(s, d, pointwise);
+    const int64_t cols_max = bl.samples * bl.rows * s.ow;
+    const int64_t items = bl.count;
     const int64_t slices = items < kWeightSlices ? items : kWeightSlices;
     const int64_t tasks = slices * s.groups;
     const int64_t wsize = s.c_out * d.k;  // one full dW
     std::unique_ptr<T[]> partial(new T[static_cast<std::size_t>((slices - 1) * wsize + 1)]);
     const int threads = thread_count(o);
     const GemmOptions go = gemm_options(o, inner_threads(tasks, threads));
-    const int64_t scratch = pointwise ? 0 : d.k * rows * s.ow;
-    for_each_task<T>(tasks, tasks >= threads ? threads : 1, scratch, [&](int64_t t, T* col) {
+    const int64_t scratch = (pointwise ? 0 : d.k * cols_max) + (bl.samples > 1 ? d.cog * cols_max : 0);
+    for_each_task<T>(tasks, tasks >= threads ? threads : 1, scratch, [&](int64_t t, T* buf) {
         const int64_t g = t % s.groups, slice = t / s.groups;
         const int64_t first = slice * items / slices, last = (slice + 1) * items / slices;
         T* out = (slice == 0 ? dw : partial.get() + (slice - 1) * wsize) + g * d.cog * d.k;
         for (int64_t item = first; item < last; ++item) {
-            const int64_t n = item / blocks, r0 = (item % blocks) * rows;
-            const int64_t r1 = r0 + rows < s.oh ? r0 + rows : s.oh;
-            const int64_t pb = (r1 - r0) * s.ow;
-            const T* xg = x + (n * s.c_in + g * d.cg) * s.h * s.w;
-            int64_t ld = pb;
-            const T* cols = col;
-            if (pointwise) {
-                cols = xg + r0 * s.ow;
-                ld = d.p;
-            } else {
-                im2col(xg, s, d.cg, r0, r1, col, ld);
+            int64_t n0, n1, r0, r1;
+            bl.get(item, s.n, s.oh, n0, n1, r0, r1);
+            const int64_t cols = (n1 - n0) * (r1 - r0) * s.ow;
+            int64_t ld = 0;
+            const T* col = block_columns(x, s, d, g, n0, n1, r0, r1, pointwise, buf, ld);
+            const T* dyb = dy + (n0 * s.c_out + g * d.cog) * d.p + r0 * s.ow;
+            int64_t ldy = d.p;
+            if (bl.samples > 1) {
+                T* tmp = buf + (pointwise ? 0 : d.k * cols_max);
+                gather_rows(dy, s, d, g, n0, n1, tmp, cols);
+                dyb = tmp, ldy = cols;
             }
             // dW_g (+)= dY_g[:, block] col^T
             GemmArgs<T> a;
-            a.m = d.cog, a.n = d.k, a.k = pb;
-            a.a = dy + (n * s.c_out + g * d.cog) * d.p + r0 * s.ow, a.rs_a = d.p, a.cs_a = 1;
-            a.b = cols, a.rs_b = 1, a.cs_b = ld;
+            a.m = d.cog, a.n = d.k, a.k = cols;
+            a.a = dyb, a.rs_a = ldy, a.cs_a = 1;
+            a.b = col, a.rs_b = 1, a.cs_b = ld;
             a.beta = item == first ? T(0) : T(1);
             a.c = out, a.rs_c = d.k, a.cs_c = 1;
             gemm(a, go);

@@ -18,8 +18,6 @@
 // (sample, group) plane; backward_weight one per output channel, which sums
 // over the samples in order (no shared accumulators: the same bits whatever
 // the thread count).
-#include <cstring>
-
 #include "cpu/conv_internal.h"
 #include "cpu/conv_kernels.h"
 
@@ -62,7 +60,7 @@ Buffer buffer_for(int64_t oh, int64_t ow, int64_t kh, int64_t kw, int64_t sh, in
 template <typename T>
 void spread(const T* src, int64_t rows, int64_t cols, T* dst, const Buffer& b, int64_t r0,
             int64_t c0, int64_t sr, int64_t sc) {
-    std::memset(dst, 0, sizeof(T) * static_cast<std::size_t>(b.size()));
+    zero_n(dst, b.size());
     // Source columns whose destination column lies in [0, b.cols).
     int64_t c_lo = c0 >= 0 ? 0 : (-c0 + sc - 1) / sc;
     int64_t c_hi = b.cols - 1 - c0 < 0 ? 0 : (b.cols - 1 - c0) / sc + 1;
@@ -75,7 +73,7 @@ void spread(const T* src, int64_t rows, int64_t cols, T* dst, const Buffer& b, i
         const T* s = src + r * cols;
         T* d = dst + dr * b.cols;
         if (sc == 1) {
-            std::memcpy(d + c0 + c_lo, s + c_lo, sizeof(T) * static_cast<std::size_t>(c_hi - c_lo));
+            copy_n(d + c0 + c_lo, s + c_lo, c_hi - c_lo);
         } else {
             for (int64_t c = c_lo; c < c_hi; ++c) d[c0 + c * sc] = s[c];
         }
@@ -129,15 +127,20 @@ void direct_backward_weight(const T* x, const T* dy, T* dw, const Conv2dShape& s
     const PlaneKernels<T> k = plane_kernels_for<T>(isa_of(o));
     const int64_t m = s.c_out / s.groups, taps = s.kh * s.kw;
     const Buffer b = buffer_for(s.oh, s.ow, s.kh, s.kw, s.stride_h, s.stride_w, s.dil_h, s.dil_w);
-    const PlaneGeom g{s.oh, s.ow, s.kh, s.kw, s.stride_h, s.stride_w, s.dil_h, s.dil_w, b.cols};
-    for_each_task<T>(s.c_out, thread_count(o), b.size(), [&](int64_t co, T* buf) {
+    // dy's plane copied with rows padded by zeros to whole vectors (kMaxLanes).
+    const Buffer bd{s.oh, (s.ow + kMaxLanes - 1) / kMaxLanes * kMaxLanes};
+    PlaneGeom g{s.oh, s.ow, s.kh, s.kw, s.stride_h, s.stride_w, s.dil_h, s.dil_w, b.cols};
+    g.ldy = bd.cols;
+    for_each_task<T>(s.c_out, thread_count(o), b.size() + bd.size(), [&](int64_t co, T* buf) {
         const int64_t ci = co / m;
+        T* dyp = buf + b.size();
         T* out = dw + co * taps;
         for (int64_t t = 0; t < taps; ++t) out[t] = T(0);
         for (int64_t n = 0; n < s.n; ++n) {
             spread(x + (n * s.c_in + ci) * s.h * s.w, s.h, s.w, buf, b, s.pad_top, s.pad_left, 1,
                    1);
-            k.weight(buf, dy + (n * s.c_out + co) * s.oh * s.ow, out, g);
+            spread(dy + (n * s.c_out + co) * s.oh * s.ow, s.oh, s.ow, dyp, bd, 0, 0, 1, 1);
+            k.weight(buf, dyp, out, g);
         }
     });
 }

@@ -23,6 +23,19 @@ inline int thread_count(const ConvOptions& o) {
 
 inline Isa isa_of(const ConvOptions& o) { return o.force_isa ? o.isa : best_isa(); }
 
+// Short copies and fills as plain loops: the rows here are often a few dozen
+// elements, where a call to memcpy/memset costs more than the copy itself
+// (CMakeLists.txt keeps GCC from turning these loops back into such calls).
+template <typename T>
+inline void copy_n(T* __restrict dst, const T* __restrict src, int64_t n) {
+    for (int64_t e = 0; e < n; ++e) dst[e] = src[e];
+}
+
+template <typename T>
+inline void zero_n(T* dst, int64_t n) {
+    for (int64_t e = 0; e < n; ++e) dst[e] = T(0);
+}
+
 // body(task, scratch) for task in [0, tasks), spread over up to `threads`
 // OpenMP threads (dynamically, one task at a time); each thread gets its own
 // `scratch` elements of T. Tasks must write disjoint memory. The first

@@ -11,13 +11,14 @@
 //                       + sum_{i, j} w[i kw + j] buf[(r sh + i dh) ld + c sw + j dw]
 //   weight    dw[i kw + j] += sum_{r, c} dy[r, c] buf[(r sh + i dh) ld + c sw + j dw]
 //
-// for r < oh, c < ow (y and dy are oh x ow, C-contiguous). The input gradient
-// is the forward loop too: dy spread out by the stride into a buffer, read
-// with the kernel flipped (conv_direct.cpp).
+// for r < oh, c < ow (y is oh x ow, C-contiguous; dy rows are ldy apart, zero
+// past ow). The input gradient is the forward loop too: dy spread out by the
+// stride into a buffer, read with the kernel flipped (conv_direct.cpp).
 //
-// Vectorization: the forward computes a block of kRows output rows by L
-// columns (L = one vector of T) in kRows independent accumulator vectors and
-// walks the kh kw taps over it (each tap: one broadcast weight, kRows FMAs).
+// Vectorization (GCC/Clang vector extensions, one vector = L lanes of T, the
+// ISA's width): the forward computes a block of kPlaneRows output rows by L
+// columns in kPlaneRows independent accumulator vectors and walks the kh kw
+// taps over it (each tap: one broadcast weight, kPlaneRows FMAs).
 // The weight loop keeps TG taps in TG accumulator vectors and walks the plane
 // once per group of taps, loading each dy vector once for all TG taps. Blocks
 // past the edge of the plane compute on the buffer's slack (rows and columns
@@ -35,7 +36,8 @@ struct PlaneGeom {
     int64_t oh = 0, ow = 0;  // output plane (y, or dy for the weight loop)
     int64_t kh = 0, kw = 0, sh = 1, sw = 1, dh = 1, dw = 1;
     int64_t ld = 0;          // row stride of buf
-};
+    int64_t ldy = 0;         // weight loop: row stride of dy, a multiple of kMaxLanes >= ow
+};                           // (dy zero past ow: the caller pads it)
 
 constexpr int64_t kPlaneRows = 4;   // output rows per forward block
 constexpr int64_t kMaxLanes = 16;   // the widest L (float in 512-bit vectors)
@@ -75,9 +77,46 @@ constexpr int kVectorBytes = 16;
 using conv_detail::kPlaneRows;
 using conv_detail::PlaneGeom;
 
-template <typename T, int L, bool kUnitStride>
+// One vector of T in GCC/Clang's generic vector extension: + and * are
+// lane-wise (a scalar operand is broadcast) and, with -ffp-contract=fast
+// (set for these files in CMakeLists.txt), a * b + c compiles to one FMA.
+template <typename T>
+struct Vec;
+template <>
+struct Vec<float> {
+    typedef float type __attribute__((vector_size(kVectorBytes)));
+    typedef int32_t lanes __attribute__((vector_size(kVectorBytes)));
+};
+template <>
+struct Vec<double> {
+    typedef double type __attribute__((vector_size(kVectorBytes)));
+    typedef int64_t lanes __attribute__((vector_size(kVectorBytes)));
+};
+
+template <typename V, typename T>
+inline V load(const T* p) {
+    V v;
+    __builtin_memcpy(&v, p, sizeof(V));
+    return v;
+}
+
+template <typename V, typename T>
+inline V load_strided(const T* p, int64_t step) {
+    V v;
+    for (int l = 0; l < static_cast<int>(sizeof(V) / sizeof(T)); ++l) v[l] = p[l * step];
+    return v;
+}
+
+template <typename V, typename T>
+inline V splat(T x) {
+    return V{} + x;
+}
+
+template <typename T, bool kUnitStride>
 void plane_forward_loop(const T* __restrict buf, const T* __restrict w, T init, bool accumulate,
                         T* __restrict y, const PlaneGeom& g) {
+    using V = typename Vec<T>::type;
+    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
     constexpr int R = static_cast<int>(kPlaneRows);
     const int64_t sw = kUnitStride ? 1 : g.sw;
     const int64_t row_step = g.sh * g.ld;
@@ -85,64 +124,76 @@ void plane_forward_loop(const T* __restrict buf, const T* __restrict w, T init, 
         const int64_t rows = g.oh - r0 < R ? g.oh - r0 : R;
         for (int64_t c0 = 0; c0 < g.ow; c0 += L) {
             const int64_t cols = g.ow - c0 < L ? g.ow - c0 : L;
-            T acc[R][L];
-            for (int r = 0; r < R; ++r)
-                for (int l = 0; l < L; ++l) acc[r][l] = init;
+            V acc[R];
+            for (int r = 0; r < R; ++r) acc[r] = splat<V>(init);
             if (accumulate) {
-                for (int64_t r = 0; r < rows; ++r)
-                    for (int64_t l = 0; l < cols; ++l) acc[r][l] += y[(r0 + r) * g.ow + c0 + l];
+                for (int64_t r = 0; r < rows; ++r) {
+                    const T* yr = y + (r0 + r) * g.ow + c0;
+                    if (cols == L) {
+                        acc[r] += load<V>(yr);
+                    } else {
+                        for (int64_t l = 0; l < cols; ++l) acc[r][l] += yr[l];
+                    }
+                }
             }
             const T* base = buf + r0 * row_step + c0 * sw;
             for (int64_t i = 0; i < g.kh; ++i) {
                 for (int64_t j = 0; j < g.kw; ++j) {
-                    const T wv = w[i * g.kw + j];
+                    const V wv = splat<V>(w[i * g.kw + j]);
                     const T* tap = base + i * g.dh * g.ld + j * g.dw;
                     for (int r = 0; r < R; ++r) {
                         const T* src = tap + r * row_step;
-                        for (int l = 0; l < L; ++l) acc[r][l] += wv * src[l * sw];
+                        acc[r] += wv * (kUnitStride ? load<V>(src) : load_strided<V>(src, sw));
                     }
                 }
             }
-            for (int64_t r = 0; r < rows; ++r)
-                for (int64_t l = 0; l < cols; ++l) y[(r0 + r) * g.ow + c0 + l] = acc[r][l];
+            for (int64_t r = 0; r < rows; ++r) {
+                T* yr = y + (r0 + r) * g.ow + c0;
+                if (cols == L) {
+                    __builtin_memcpy(yr, &acc[r], sizeof(V));
+                } else {
+                    for (int64_t l = 0; l < cols; ++l) yr[l] = acc[r][l];
+                }
+            }
         }
     }
 }
 
-template <typename T, int L, int TG, bool kUnitStride>
+template <typename T, int TG, bool kUnitStride>
 void plane_weight_group(const T* __restrict buf, const T* __restrict dy, T* __restrict dw,
                         int64_t t0, int64_t nt, const PlaneGeom& g) {
+    using V = typename Vec<T>::type;
+    using Lanes = typename Vec<T>::lanes;
+    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
     const int64_t sw = kUnitStride ? 1 : g.sw;
     int64_t off[TG];
     for (int t = 0; t < TG; ++t) {
         const int64_t tap = t < nt ? t0 + t : t0;  // spare slots repeat a real tap
         off[t] = (tap / g.kw) * g.dh * g.ld + (tap % g.kw) * g.dw;
     }
-    T acc[TG][L];
-    for (int t = 0; t < TG; ++t)
-        for (int l = 0; l < L; ++l) acc[t][l] = T(0);
+    V acc[TG];
+    for (int t = 0; t < TG; ++t) acc[t] = V{};
     const int64_t full = g.ow - g.ow % L;
+    const int64_t rem = g.ow - full;
+    Lanes live;  // lanes of the last, partial vector that hold a real column
+    for (int l = 0; l < L; ++l) live[l] = l < rem ? -1 : 0;
     for (int64_t r = 0; r < g.oh; ++r) {
-        const T* dyr = dy + r * g.ow;
+        const T* dyr = dy + r * g.ldy;
         const T* br = buf + r * g.sh * g.ld;
         for (int64_t c0 = 0; c0 < full; c0 += L) {
-            T d[L];
-            for (int l = 0; l < L; ++l) d[l] = dyr[c0 + l];
+            const V d = load<V>(dyr + c0);
             for (int t = 0; t < TG; ++t) {
                 const T* src = br + off[t] + c0 * sw;
-                for (int l = 0; l < L; ++l) acc[t][l] += d[l] * src[l * sw];
+                acc[t] += d * (kUnitStride ? load<V>(src) : load_strided<V>(src, sw));
             }
         }
-        if (full < g.ow) {
-            const int64_t rem = g.ow - full;
-            T d[L];
-            for (int l = 0; l < L; ++l) d[l] = l < rem ? dyr[full + l] : T(0);
+        if (rem) {
+            const V d = load<V>(dyr + full);
             for (int t = 0; t < TG; ++t) {
                 const T* src = br + off[t] + full * sw;
-                for (int l = 0; l < L; ++l) {
-                    const T v = d[l] * src[l * sw];
-                    acc[t][l] += l < rem ? v : T(0);
-                }
+                // Slack columns may hold any value (inf too): select, never multiply, them away.
+                const V x = kUnitStride ? load<V>(src) : load_strided<V>(src, sw);
+                acc[t] += live ? d * x : V{};
             }
         }
     }
@@ -154,7 +205,7 @@ void plane_weight_group(const T* __restrict buf, const T* __restrict dy, T* __re
 }
 
 // Taps split into groups of at most 8, as even as possible (9 taps: 5 + 4).
-template <typename T, int L, bool kUnitStride>
+template <typename T, bool kUnitStride>
 void plane_weight_loop(const T* buf, const T* dy, T* dw, const PlaneGeom& g) {
     const int64_t taps = g.kh * g.kw;
     const int64_t groups = (taps + 7) / 8;
@@ -162,35 +213,136 @@ void plane_weight_loop(const T* buf, const T* dy, T* dw, const PlaneGeom& g) {
     for (int64_t t0 = 0; t0 < taps; t0 += tg) {
         const int64_t nt = taps - t0 < tg ? taps - t0 : tg;
         switch (tg) {
-            case 1: plane_weight_group<T, L, 1, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            case 2: plane_weight_group<T, L, 2, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            case 3: plane_weight_group<T, L, 3, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            case 4: plane_weight_group<T, L, 4, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            case 5: plane_weight_group<T, L, 5, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            case 6: plane_weight_group<T, L, 6, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            case 7: plane_weight_group<T, L, 7, kUnitStride>(buf, dy, dw, t0, nt, g); break;
-            default: plane_weight_group<T, L, 8, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 1: plane_weight_group<T, 1, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 2: plane_weight_group<T, 2, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 3: plane_weight_group<T, 3, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 4: plane_weight_group<T, 4, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 5: plane_weight_group<T, 5, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 6: plane_weight_group<T, 6, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            case 7: plane_weight_group<T, 7, kUnitStride>(buf, dy, dw, t0, nt, g); break;
+            default: plane_weight_group<T, 8, kUnitStride>(buf, dy, dw, t0, nt, g); break;
         }
     }
 }
 
+// The same two loops for a fixed kh x kw kernel with stride 1 and dilation 1
+// (3x3, 5x5: the common shapes): every tap's offset is a constant, the
+// weights (forward) or the tap accumulators (weight loop, up to 9 taps) stay
+// in registers, and the loops unroll completely.
+template <typename T, int KH, int KW>
+void plane_forward_fixed(const T* __restrict buf, const T* __restrict w, T init,
+                         bool accumulate, T* __restrict y, const PlaneGeom& g) {
+    using V = typename Vec<T>::type;
+    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
+    constexpr int R = static_cast<int>(kPlaneRows);
+    V wv[KH * KW];
+    for (int t = 0; t < KH * KW; ++t) wv[t] = splat<V>(w[t]);
+    for (int64_t r0 = 0; r0 < g.oh; r0 += R) {
+        const int64_t rows = g.oh - r0 < R ? g.oh - r0 : R;
+        for (int64_t c0 = 0; c0 < g.ow; c0 += L) {
+            const int64_t cols = g.ow - c0 < L ? g.ow - c0 : L;
+            V acc[R];
+            for (int r = 0; r < R; ++r) acc[r] = splat<V>(init);
+            if (accumulate) {
+                for (int64_t r = 0; r < rows; ++r) {
+                    const T* yr = y + (r0 + r) * g.ow + c0;
+                    if (cols == L) {
+                        acc[r] += load<V>(yr);
+                    } else {
+                        for (int64_t l = 0; l < cols; ++l) acc[r][l] += yr[l];
+                    }
+                }
+            }
+            const T* base = buf + r0 * g.ld + c0;
+#pragma GCC unroll 8
+            for (int q = 0; q < R + KH - 1; ++q) {  // input row q feeds output rows q - i
+                const T* row = base + q * g.ld;
+#pragma GCC unroll 8
+                for (int j = 0; j < KW; ++j) {
+                    const V v = load<V>(row + j);
+#pragma GCC unroll 8
+                    for (int i = 0; i < KH; ++i) {
+                        if (q - i >= 0 && q - i < R) acc[q - i] += wv[i * KW + j] * v;
+                    }
+                }
+            }
+            for (int64_t r = 0; r < rows; ++r) {
+                T* yr = y + (r0 + r) * g.ow + c0;
+                if (cols == L) {
+                    __builtin_memcpy(yr, &acc[r], sizeof(V));
+                } else {
+                    for (int64_t l = 0; l < cols; ++l) yr[l] = acc[r][l];
+                }
+            }
+        }
+    }
+}
+
+template <typename T, int KH, int KW>
+void plane_weight_fixed(const T* __restrict buf, const T* __restrict dy, T* __restrict dw,
+                        const PlaneGeom& g) {
+    using V = typename Vec<T>::type;
+    using Lanes = typename Vec<T>::lanes;
+    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
+    V acc[KH * KW];
+    for (int t = 0; t < KH * KW; ++t) acc[t] = V{};
+    const int64_t full = g.ow - g.ow % L;
+    const int64_t rem = g.ow - full;
+    Lanes live;
+    for (int l = 0; l < L; ++l) live[l] = l < rem ? -1 : 0;
+    for (int64_t r = 0; r < g.oh; ++r) {
+        const T* dyr = dy + r * g.ldy;
+        const T* br = buf + r * g.ld;
+        for (int64_t c0 = 0; c0 < full; c0 += L) {
+            const V d = load<V>(dyr + c0);
+#pragma GCC unroll 8
+            for (int i = 0; i < KH; ++i)
+#pragma GCC unroll 8
+                for (int j = 0; j < KW; ++j) acc[i * KW + j] += d * load<V>(br + i * g.ld + c0 + j);
+        }
+        if (rem) {
+            const V d = load<V>(dyr + full);
+#pragma GCC unroll 8
+            for (int i = 0; i < KH; ++i)
+#pragma GCC unroll 8
+                for (int j = 0; j < KW; ++j) {
+                    const V x = load<V>(br + i * g.ld + full + j);
+                    acc[i * KW + j] += live ? d * x : V{};
+                }
+        }
+    }
+    for (int t = 0; t < KH * KW; ++t) {
+        T s = T(0);
+        for (int l = 0; l < L; ++l) s += acc[t][l];
+        dw[t] += s;
+    }
+}
+
+inline bool unit_geometry(const PlaneGeom& g) {
+    return g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1;
+}
+
 template <typename T>
 void plane_forward(const T* buf, const T* w, T init, bool accumulate, T* y, const PlaneGeom& g) {
-    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
-    if (g.sw == 1) {
-        plane_forward_loop<T, L, true>(buf, w, init, accumulate, y, g);
+    if (unit_geometry(g) && g.kh == 3 && g.kw == 3) {
+        plane_forward_fixed<T, 3, 3>(buf, w, init, accumulate, y, g);
+    } else if (unit_geometry(g) && g.kh == 5 && g.kw == 5) {
+        plane_forward_fixed<T, 5, 5>(buf, w, init, accumulate, y, g);
+    } else if (g.sw == 1) {
+        plane_forward_loop<T, true>(buf, w, init, accumulate, y, g);
     } else {
-        plane_forward_loop<T, L, false>(buf, w, init, accumulate, y, g);
+        plane_forward_loop<T, false>(buf, w, init, accumulate, y, g);
     }
 }
 
 template <typename T>
 void plane_weight(const T* buf, const T* dy, T* dw, const PlaneGeom& g) {
-    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
-    if (g.sw == 1) {
-        plane_weight_loop<T, L, true>(buf, dy, dw, g);
+    if (unit_geometry(g) && g.kh == 3 && g.kw == 3) {
+        plane_weight_fixed<T, 3, 3>(buf, dy, dw, g);
+    } else if (g.sw == 1) {
+        plane_weight_loop<T, true>(buf, dy, dw, g);
     } else {
-        plane_weight_loop<T, L, false>(buf, dy, dw, g);
+        plane_weight_loop<T, false>(buf, dy, dw, g);
     }
 }
 
