@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-SUITES = ["mlp", "vae", "optim", "losses", "gemm"]
+SUITES = ["mlp", "vae", "optim", "losses", "gemm", "conv"]
 
 
 def main(argv=None) -> int:

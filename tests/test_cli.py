@@ -101,9 +101,9 @@ def test_info_and_module_entry_point():
 
 
 def test_unknown_recipe_is_a_clear_error(capsys):
-    assert main(["train", "resnet", "--data", "digits"]) == 2
+    assert main(["train", "capsnet", "--data", "digits"]) == 2
     err = capsys.readouterr().err
-    assert "no recipe for model 'resnet'" in err and "mlp --data digits" in err
+    assert "no recipe for model 'capsnet'" in err and "mlp --data digits" in err
 
 
 @pytest.mark.parametrize("argv, message", [
