@@ -1,0 +1,97 @@
+"""Recurrent architectures (issue 6): char-RNN generation, seq2seq with each
+attention kind, many-to-one heads, and the BPTT gradient-norm diagnostic."""
+import numpy as np
+import pytest
+
+import nnforge as nf
+from helpers import assert_close
+from nnforge.models.char_rnn import CharRNN
+from nnforge.models.seq2seq import ATTENTIONS, Seq2Seq
+from nnforge.models.sequence import ManyToOne
+from nnforge.train.diagnostics import hidden_gradient_norms
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_char_rnn_shapes_and_generation(cell):
+    nf.manual_seed(0)
+    model = CharRNN(12, 8, 16, num_layers=2, cell=cell)
+    logits, _ = model(nf.randint(0, 12, (3, 7)))
+    assert tuple(logits.shape) == (3, 7, 12)
+    greedy = model.generate([1, 2], 15, temperature=0)
+    assert greedy == model.generate([1, 2], 15, temperature=0)  # deterministic
+    # Greedy generation = feeding the argmax back by hand, one step at a time.
+    ids = [1, 2]
+    for _ in range(15):
+        ids.append(int(model(nf.tensor([ids]))[0][0, -1].argmax()))
+    assert greedy == ids[2:]
+    sampled = model.generate([3], 200, temperature=1.5, top_k=2,
+                             generator=nf.Generator().manual_seed(1))
+    # top_k=2: every sampled character is one of the two most likely at its step.
+    ids = [3] + sampled
+    logits, _ = model(nf.tensor([ids[:-1]]))
+    top2 = np.argsort(-logits[0].detach().numpy(), axis=-1)[:, :2]
+    assert all(tok in top2[t] for t, tok in enumerate(sampled))
+    with pytest.raises(ValueError, match="at least one character"):
+        model.generate([], 3)
+
+
+@pytest.mark.parametrize("attention", ATTENTIONS)
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_seq2seq_ignores_source_padding_and_decodes(attention, cell):
+    nf.manual_seed(0)
+    model = Seq2Seq(20, 11, 8, 16, cell=cell, attention=attention).eval()
+    src = nf.randint(3, 20, (3, 7))
+    lengths = [7, 4, 2]
+    tgt = nf.randint(3, 11, (3, 5))
+    out = model(src, lengths, tgt)
+    assert tuple(out.shape) == (3, 5, 11)
+    # Changing tokens past each length changes nothing.
+    other = src.numpy().copy()
+    other[1, 4:] = 5
+    other[2, 2:] = 7
+    assert_close(model(nf.tensor(other), lengths, tgt), out, atol=1e-6)
+    tokens, attn = model.greedy(src, lengths, max_len=6)
+    assert tokens.shape[0] == 3 and tokens.shape[1] <= 6
+    if attention == "none":
+        assert attn is None
+    else:
+        assert attn.shape[:2] == tokens.shape
+        np.testing.assert_allclose(attn.sum(-1), 1.0, rtol=1e-5)
+        assert np.all(attn[1, :, 4:] == 0) and np.all(attn[2, :, 2:] == 0)
+    # Beam width 1 is greedy decoding.
+    best, _ = model.beam_search(src[:1], 7, beam=1, max_len=6)
+    assert best == tokens[0, :len(best)].tolist()
+    loss = nf.nn.functional.cross_entropy(out.reshape(-1, 11), tgt.reshape(-1))
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_many_to_one_summaries():
+    nf.manual_seed(0)
+    x = nf.randn(4, 6, 5)
+    last = ManyToOne(5, 8, 3, cell="gru")
+    out, h_n = last.rnn(x)
+    assert_close(last(x), last.head(h_n[-1]), atol=1e-6)
+    bi = ManyToOne(5, 8, 3, bidirectional=True, num_layers=2)
+    assert tuple(bi(x).shape) == (4, 3)
+    mean = ManyToOne(5, 8, 3, cell="rnn", summary="mean")
+    y = mean(x, lengths=[6, 2, 3, 1])
+    out, _ = mean.rnn(x[1:2, :2])  # sample 1 alone, its true 2 steps
+    assert_close(y[1], mean.head(out.mean(1))[0], atol=1e-5)
+    with pytest.raises(ValueError, match="summary"):
+        ManyToOne(5, 8, 3, summary="first")
+
+
+def test_hidden_gradient_norms():
+    nf.manual_seed(0)
+    rnn = nf.nn.RNN(3, 10)
+    norms = hidden_gradient_norms(rnn, nf.randn(25, 2, 3))
+    assert norms.shape == (25,)
+    # L = sum(h_T): dL/dh_T is all ones, norm sqrt(H).
+    assert norms[-1] == pytest.approx(np.sqrt(10), rel=1e-5)
+    # Small recurrent weights (|W_hh| ~ 1/sqrt(H) / 2): the gradient vanishes backwards.
+    assert norms[0] < 1e-3 * norms[-1]
+    with pytest.raises(ValueError, match="one-layer, one-direction"):
+        hidden_gradient_norms(nf.nn.LSTM(3, 4, num_layers=2), nf.randn(5, 1, 3))
+    with pytest.raises(TypeError, match="expected an nn.RNN"):
+        hidden_gradient_norms(nf.nn.Linear(3, 3), nf.randn(5, 1, 3))
