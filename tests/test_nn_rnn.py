@@ -274,7 +274,8 @@ def test_merge_modes(merge_mode, np_fn):
     # The last layer's directions, from the reference's concatenated output.
     full = ref(x, lengths=lengths)[0].detach().numpy()
     out, h_n = m(x, lengths=lengths)
-    np.testing.assert_allclose(out.detach().numpy(), np_fn(full[..., :4], full[..., 4:]), atol=1e-12)
+    expected = np_fn(full[..., :4], full[..., 4:])
+    np.testing.assert_allclose(out.detach().numpy(), expected, atol=1e-12)
     np.testing.assert_allclose(h_n.detach().numpy(), ref(x, lengths=lengths)[1].detach().numpy())
     assert not out.detach().numpy()[2:, 1].any()
     # and gradients flow through the merge

@@ -91,7 +91,8 @@ RnnMode parse_mode(const char* kernel, const std::string& mode) {
 
 template <typename T>
 const T* ptr(const py::object& a) {
-    return a.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data());
+    return a.is_none() ? nullptr
+                       : static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data());
 }
 template <typename T>
 T* mptr(const py::object& a) {

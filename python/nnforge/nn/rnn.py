@@ -188,7 +188,7 @@ class RNNBase(Module):
         """The stacked layers over x (T, B, I) from h0/c0 ((L * D, B, H) or None), with
         lengths an int64 array or None: (output (T, B, D * H or H), h_n, c_n or None).
         A PackedSequence front end only has to unpack to this."""
-        steps, batch = x.shape[0], x.shape[1]
+        batch = x.shape[1]
         directions = 2 if self.bidirectional else 1
         lstm = self.mode == "lstm"
         zeros = None
