@@ -95,3 +95,14 @@ def test_hidden_gradient_norms():
         hidden_gradient_norms(nf.nn.LSTM(3, 4, num_layers=2), nf.randn(5, 1, 3))
     with pytest.raises(TypeError, match="expected an nn.RNN"):
         hidden_gradient_norms(nf.nn.Linear(3, 3), nf.randn(5, 1, 3))
+
+
+def test_char_lstm_beats_the_bigram_baseline_quickly():
+    from nnforge.train.recipes import recurrent
+    lines = []
+    result = recurrent.train_char_lm("lstm", steps=300, batch_size=32, seq_len=64, lr=5e-3,
+                                     hidden=128, layers=1, embedding=32, seed=0,
+                                     eval_every=100, eval_chars=20000, out_dir=None,
+                                     progress=False, log=lines.append)
+    assert result["val_bits_per_char"] < recurrent.BIGRAM_BITS - 0.3, lines[-2]
+    assert len(result["sample"]) == 300
