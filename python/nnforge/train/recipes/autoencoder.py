@@ -77,6 +77,7 @@ def train_autoencoder(model, name: str, *, epochs: int, batch_size: int, lr: flo
     from tqdm.auto import tqdm
 
     from ..fit import History
+    log = log if log is not None else (lambda line: None)
     x_tr, x_te = digits_pixels(flatten)
     loader = DataLoader(TensorDataset(x_tr), batch_size=batch_size, shuffle=True,
                         generator=Generator().manual_seed(seed))
