@@ -101,6 +101,10 @@ SHAPES = [
     (2, 3, 6, 40, 5, (1, 4), (1, 3), (0, 0, 1, 2), (1, 1), 1),      # 1-D like, stride 3
     (2, 6, 9, 9, 6, (2, 2), (1, 1), (0, 1, 0, 1), (1, 1), 3),       # even kernel, 'same'-like
     (1, 2, 11, 9, 4, (3, 3), (2, 1), (4, 4, 3, 3), (1, 1), 1),      # pad > kernel extent
+    # auto forward runs the implicit GEMM (stride 1, C_out/G <= 32): LeNet's C3,
+    # and C_out not a multiple of the kernel's channel block (8 or 16)
+    (2, 6, 14, 14, 16, (5, 5), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (2, 3, 10, 13, 20, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
 ]
 
 
@@ -145,6 +149,28 @@ def test_kernels_vs_numpy(shape, isa):
             assert_close(db, db_ref, tol * 10, tol, msg=f"bias grad {algo}")
 
 
+@pytest.mark.parametrize("isa", ISAS)
+def test_implicit_forward_matches_im2col(isa):
+    """The implicit-GEMM forward (auto, stride 1, few output channels) against the
+    im2col path and numpy, float32 with a tolerance relative to the magnitude:
+    groups, dilation, uneven padding, several channel blocks."""
+    rng = np.random.default_rng(5)
+    for (n, c, h, w, co, k, p, d, g) in [(3, 6, 13, 11, 30, (3, 3), (1, 2, 0, 1), (1, 1), 2),
+                                         (2, 4, 12, 15, 8, (3, 2), (2, 2, 1, 1), (2, 3), 1),
+                                         (2, 2, 9, 9, 32, (1, 3), (0, 0, 1, 1), (1, 1), 1)]:
+        x = rng.standard_normal((n, c, h, w)).astype(np.float32) * 3
+        wt = rng.standard_normal((co, c // g) + k).astype(np.float32)
+        b = rng.standard_normal(co).astype(np.float32)
+        ref = np_conv2d(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64),
+                        (1, 1), p, d, g)
+        y = K.conv2d_forward(x, wt, b, (1, 1), p, d, g, isa=isa)
+        y2 = K.conv2d_forward(x, wt, b, (1, 1), p, d, g, isa=isa, algorithm="im2col")
+        scale = np.abs(ref).max()
+        assert y.shape == ref.shape
+        assert np.abs(y - ref).max() <= 1e-5 * scale
+        assert np.abs(y - y2).max() <= 1e-5 * scale
+
+
 def test_backward_input_bias_and_partial_outputs():
     """The input-gradient kernel adds a per-channel bias (conv_transpose's) and takes
     an output smaller than the padded input allows (output_padding >= stride)."""
@@ -166,8 +192,9 @@ def test_backward_input_bias_and_partial_outputs():
     assert_close(dx, ref + bias[None, :, None, None], 1e-10, 1e-10)
 
 
-@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2], SHAPES[4], SHAPES[5], SHAPES[8]],
-                         ids=["im2col", "depthwise", "pointwise", "lenet", "groups"])
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[2], SHAPES[4], SHAPES[5], SHAPES[8],
+                                   SHAPES[13]],
+                         ids=["im2col", "depthwise", "pointwise", "lenet", "groups", "implicit"])
 def test_thread_count_gives_identical_bits(shape):
     n, c, h, w, co, k, s, p, d, g = shape
     x, wt, b = _case((8,) + shape[1:], np.float32)

@@ -511,6 +511,9 @@ void conv2d_forward(const T* x, const T* w, const T* bias, T* y, const Conv2dSha
     const ConvAlgorithm a = conv2d_algorithm(s, ConvPass::forward, o.algorithm);
     if (a == ConvAlgorithm::direct) {
         conv_detail::direct_forward(x, w, bias, y, s, o);
+    } else if (a == ConvAlgorithm::im2col && o.algorithm == ConvAlgorithm::automatic &&
+               conv_detail::implicit_gemm_applies(s)) {
+        conv_detail::implicit_gemm_forward(x, w, bias, y, s, o);
     } else {
         gemm_forward(x, w, bias, y, s, o, a == ConvAlgorithm::pointwise);
     }

@@ -145,6 +145,93 @@ void direct_backward_weight(const T* x, const T* dy, T* dw, const Conv2dShape& s
     });
 }
 
+// ---------------------------------------------------------------- implicit GEMM forward
+// Any groups, stride 1 (dilation allowed): per (sample, group) task, the
+// group's input planes are copied once into a zero-padded buffer xp (Cg x Hp x
+// Wp, Hp = OH + (kh - 1) dh, Wp = OW + (kw - 1) dw). On the "wide" output grid
+// of OH x Wp positions p = oh Wp + ow, tap t = (ci, i, j) reads
+// xp[off[t] + p] with off[t] = ci Hp Wp + i dh Wp + j dw: every tap is one
+// contiguous vector load, so the product W_g (Cog x K) * columns runs with no
+// column matrix at all (the kernel, conv_kernels.h, holds a block of output
+// channels in registers). Columns ow >= OW of the wide grid are computed and
+// dropped when the valid ones are copied to y. Each task writes only its own
+// y planes and runs the same operations whatever the thread count.
+namespace {
+
+struct ImplicitGeom {
+    int64_t hp, wp, np, k, xsize, blocks, cogp;
+};
+
+ImplicitGeom implicit_geom(const Conv2dShape& s, int lanes, int cb) {
+    ImplicitGeom m;
+    const int64_t cg = s.c_in / s.groups, cog = s.c_out / s.groups;
+    m.hp = s.oh + (s.kh - 1) * s.dil_h;
+    m.wp = s.ow + (s.kw - 1) * s.dil_w;
+    m.np = (s.oh * m.wp + lanes - 1) / lanes * lanes;
+    m.k = cg * s.kh * s.kw;
+    const int64_t last = (cg - 1) * m.hp * m.wp + (s.kh - 1) * s.dil_h * m.wp + (s.kw - 1) * s.dil_w;
+    m.xsize = last + m.np > cg * m.hp * m.wp ? last + m.np : cg * m.hp * m.wp;
+    m.blocks = (cog + cb - 1) / cb;
+    m.cogp = m.blocks * cb;
+    return m;
+}
+
+}  // namespace
+
+// Chosen (automatic only) where it measured faster than im2col + GEMM: at
+// most 32 output channels per group (two register blocks), a wide grid at
+// most 1.5x the real one, and per-thread buffers within 1 MiB of floats.
+bool implicit_gemm_applies(const Conv2dShape& s) {
+    if (s.stride_h != 1 || s.stride_w != 1) return false;
+    const int64_t cog = s.c_out / s.groups;
+    if (cog > 32) return false;
+    const ImplicitGeom m = implicit_geom(s, 16, 16);
+    if (2 * m.wp > 3 * s.ow) return false;
+    return m.k <= 1024 && m.xsize + m.cogp * m.np <= (int64_t(1) << 18);
+}
+
+template <typename T>
+void implicit_gemm_forward(const T* x, const T* w, const T* bias, T* y, const Conv2dShape& s,
+                           const ConvOptions& o) {
+    const PlaneKernels<T> kern = plane_kernels_for<T>(isa_of(o));
+    const int64_t cb = kern.cb, cg = s.c_in / s.groups, cog = s.c_out / s.groups;
+    const ImplicitGeom m = implicit_geom(s, kern.lanes, kern.cb);
+    // Weights and bias packed per (group, block): [t][c], zero past Cog.
+    std::unique_ptr<T[]> wpk(new T[static_cast<std::size_t>(s.groups * m.cogp * m.k)]);
+    std::unique_ptr<T[]> bpk(new T[static_cast<std::size_t>(s.groups * m.cogp)]);
+    std::unique_ptr<int64_t[]> off(new int64_t[static_cast<std::size_t>(m.k)]);
+    for (int64_t g = 0; g < s.groups; ++g) {
+        for (int64_t co = 0; co < m.cogp; ++co) {
+            const bool real = co < cog;
+            bpk[g * m.cogp + co] = real && bias ? bias[g * cog + co] : T(0);
+            T* dst = wpk.get() + (g * m.blocks + co / cb) * m.k * cb + co % cb;
+            const T* src = w + (g * cog + co) * m.k;
+            for (int64_t t = 0; t < m.k; ++t) dst[t * cb] = real ? src[t] : T(0);
+        }
+    }
+    for (int64_t ci = 0, t = 0; ci < cg; ++ci)
+        for (int64_t i = 0; i < s.kh; ++i)
+            for (int64_t j = 0; j < s.kw; ++j, ++t)
+                off[t] = ci * m.hp * m.wp + i * s.dil_h * m.wp + j * s.dil_w;
+    const Buffer plane{m.hp, m.wp};
+    const int64_t scratch = m.xsize + m.cogp * m.np;
+    for_each_task<T>(s.n * s.groups, thread_count(o), scratch, [&](int64_t task, T* buf) {
+        const int64_t n = task / s.groups, g = task % s.groups;
+        T* out = buf + m.xsize;
+        for (int64_t ci = 0; ci < cg; ++ci)
+            spread(x + (n * s.c_in + g * cg + ci) * s.h * s.w, s.h, s.w, buf + ci * plane.size(),
+                   plane, s.pad_top, s.pad_left, 1, 1);
+        zero_n(buf + cg * plane.size(), m.xsize - cg * plane.size());
+        kern.implicit(buf, off.get(), m.k, wpk.get() + g * m.cogp * m.k, bpk.get() + g * m.cogp,
+                      m.blocks, out, m.np, m.np);
+        for (int64_t co = 0; co < cog; ++co) {
+            T* yp = y + (n * s.c_out + g * cog + co) * s.oh * s.ow;
+            for (int64_t r = 0; r < s.oh; ++r)
+                copy_n(yp + r * s.ow, out + co * m.np + r * m.wp, s.ow);
+        }
+    });
+}
+
 #define NNFORGE_CONV_DIRECT(T)                                                                  \
     template PlaneKernels<T> plane_kernels_portable<T>();                                       \
     template void direct_forward<T>(const T*, const T*, const T*, T*, const Conv2dShape&,       \
@@ -152,7 +239,9 @@ void direct_backward_weight(const T* x, const T* dy, T* dw, const Conv2dShape& s
     template void direct_backward_input<T>(const T*, const T*, const T*, T*,                    \
                                            const Conv2dShape&, const ConvOptions&);             \
     template void direct_backward_weight<T>(const T*, const T*, T*, const Conv2dShape&,         \
-                                            const ConvOptions&);
+                                            const ConvOptions&);                                \
+    template void implicit_gemm_forward<T>(const T*, const T*, const T*, T*,                    \
+                                           const Conv2dShape&, const ConvOptions&);
 NNFORGE_CONV_DIRECT(float)
 NNFORGE_CONV_DIRECT(double)
 #undef NNFORGE_CONV_DIRECT

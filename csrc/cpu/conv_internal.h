@@ -69,6 +69,13 @@ void for_each_task(int64_t tasks, int threads, int64_t scratch, const Body& body
     for (int64_t t = 0; t < tasks; ++t) body(t, buffers.get());
 }
 
+// The implicit-GEMM forward (conv_direct.cpp): stride 1, few output channels
+// per group, where the im2col copy would cost as much as the product.
+bool implicit_gemm_applies(const Conv2dShape& s);
+template <typename T>
+void implicit_gemm_forward(const T* x, const T* w, const T* bias, T* y, const Conv2dShape& s,
+                           const ConvOptions& o);
+
 // The direct path (conv_direct.cpp): one input channel per group.
 template <typename T>
 void direct_forward(const T* x, const T* w, const T* bias, T* y, const Conv2dShape& s,

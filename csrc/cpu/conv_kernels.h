@@ -48,10 +48,25 @@ using PlaneForwardFn = void (*)(const T* buf, const T* w, T init, bool accumulat
 template <typename T>
 using PlaneWeightFn = void (*)(const T* buf, const T* dy, T* dw, const PlaneGeom& g);
 
+// The multi-channel direct forward (conv_direct.cpp's implicit GEMM): for
+// positions p in [0, np) (a multiple of lanes) and output channels in blocks
+// of cb,
+//   out[blk cb + c, p] = bias[blk cb + c] + sum_t w[(blk K + t) cb + c] xp[off[t] + p]
+// (w and bias packed and zero-padded to whole blocks by the caller; out rows
+// ldo apart; xp readable up to off[K - 1] + np). One block of lanes positions
+// holds cb accumulator vectors; each tap loads one input vector and does cb FMAs.
+template <typename T>
+using ImplicitForwardFn = void (*)(const T* xp, const int64_t* off, int64_t k, const T* w,
+                                   const T* bias, int64_t blocks, T* out, int64_t np,
+                                   int64_t ldo);
+
 template <typename T>
 struct PlaneKernels {
     PlaneForwardFn<T> forward = nullptr;
     PlaneWeightFn<T> weight = nullptr;
+    ImplicitForwardFn<T> implicit = nullptr;
+    int lanes = 1;  // positions per vector (implicit: np is a multiple of it)
+    int cb = 1;     // output channels per implicit block
 };
 
 // One per ISA build (conv_direct.cpp, conv_avx2.cpp, conv_avx512.cpp).
@@ -346,11 +361,43 @@ void plane_weight(const T* buf, const T* dy, T* dw, const PlaneGeom& g) {
     }
 }
 
+// Output channels per implicit block: 16 accumulators where there are 32
+// vector registers (AVX-512), else 8.
+constexpr int kImplicitBlock = kVectorBytes == 64 ? 16 : 8;
+
+template <typename T>
+void implicit_forward(const T* __restrict xp, const int64_t* __restrict off, int64_t k,
+                      const T* __restrict w, const T* __restrict bias, int64_t blocks,
+                      T* __restrict out, int64_t np, int64_t ldo) {
+    using V = typename Vec<T>::type;
+    constexpr int L = kVectorBytes / static_cast<int>(sizeof(T));
+    constexpr int CB = kImplicitBlock;
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+        const T* wb = w + blk * k * CB;
+        for (int64_t p0 = 0; p0 < np; p0 += L) {
+            V acc[CB];
+            for (int c = 0; c < CB; ++c) acc[c] = splat<V>(bias[blk * CB + c]);
+            const T* src = xp + p0;
+            for (int64_t t = 0; t < k; ++t) {
+                const V v = load<V>(src + off[t]);
+                const T* wt = wb + t * CB;
+#pragma GCC unroll 16
+                for (int c = 0; c < CB; ++c) acc[c] += splat<V>(wt[c]) * v;
+            }
+            for (int c = 0; c < CB; ++c)
+                __builtin_memcpy(out + (blk * CB + c) * ldo + p0, &acc[c], sizeof(V));
+        }
+    }
+}
+
 template <typename T>
 conv_detail::PlaneKernels<T> make_plane_kernels() {
     conv_detail::PlaneKernels<T> k;
     k.forward = &plane_forward<T>;
     k.weight = &plane_weight<T>;
+    k.implicit = &implicit_forward<T>;
+    k.lanes = kVectorBytes / static_cast<int>(sizeof(T));
+    k.cb = kImplicitBlock;
     return k;
 }
 
