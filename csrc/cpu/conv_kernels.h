@@ -361,6 +361,22 @@ void plane_weight(const T* buf, const T* dy, T* dw, const PlaneGeom& g) {
     }
 }
 
+// splat() written as a brace list: GCC then folds the broadcast into the
+// FMA's memory operand (AVX-512 {1toL}) instead of a load and a shuffle.
+template <typename V, typename T>
+inline V splat_list(T s) {
+    constexpr int L = static_cast<int>(sizeof(V) / sizeof(T));
+    if constexpr (L == 16) {
+        return V{s, s, s, s, s, s, s, s, s, s, s, s, s, s, s, s};
+    } else if constexpr (L == 8) {
+        return V{s, s, s, s, s, s, s, s};
+    } else if constexpr (L == 4) {
+        return V{s, s, s, s};
+    } else {
+        return V{s, s};
+    }
+}
+
 // Output channels per implicit block: 16 accumulators where there are 32
 // vector registers (AVX-512), else 8.
 constexpr int kImplicitBlock = kVectorBytes == 64 ? 16 : 8;
@@ -382,7 +398,7 @@ void implicit_forward(const T* __restrict xp, const int64_t* __restrict off, int
                 const V v = load<V>(src + off[t]);
                 const T* wt = wb + t * CB;
 #pragma GCC unroll 16
-                for (int c = 0; c < CB; ++c) acc[c] += splat<V>(wt[c]) * v;
+                for (int c = 0; c < CB; ++c) acc[c] += splat_list<V>(wt[c]) * v;
             }
             for (int c = 0; c < CB; ++c)
                 __builtin_memcpy(out + (blk * CB + c) * ldo + p0, &acc[c], sizeof(V));
