@@ -18,6 +18,10 @@
 // (sample, group) plane; backward_weight one per output channel, which sums
 // over the samples in order (no shared accumulators: the same bits whatever
 // the thread count).
+//
+// The file also holds the implicit-GEMM forward (any channel counts, stride
+// 1, few output channels per group; its section at the end), which shares the
+// padded-plane buffers and the per-ISA kernels.
 #include "cpu/conv_internal.h"
 #include "cpu/conv_kernels.h"
 
@@ -169,7 +173,8 @@ ImplicitGeom implicit_geom(const Conv2dShape& s, int lanes, int cb) {
     m.wp = s.ow + (s.kw - 1) * s.dil_w;
     m.np = (s.oh * m.wp + lanes - 1) / lanes * lanes;
     m.k = cg * s.kh * s.kw;
-    const int64_t last = (cg - 1) * m.hp * m.wp + (s.kh - 1) * s.dil_h * m.wp + (s.kw - 1) * s.dil_w;
+    const int64_t last =
+        (cg - 1) * m.hp * m.wp + (s.kh - 1) * s.dil_h * m.wp + (s.kw - 1) * s.dil_w;
     m.xsize = last + m.np > cg * m.hp * m.wp ? last + m.np : cg * m.hp * m.wp;
     m.blocks = (cog + cb - 1) / cb;
     m.cogp = m.blocks * cb;
