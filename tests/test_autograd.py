@@ -896,3 +896,17 @@ def test_div_result_can_be_edited_in_place():
     y.add_(1)  # PyTorch: fine, DivBackward keeps a and b, not y
     y.sum().backward()
     assert a.grad.tolist() == [1.0, 0.5] and b.grad.tolist() == [-2.0, -1.0]
+
+
+def test_backward_through_two_outputs_of_one_node():
+    # (h, c) of an LSTM cell are two outputs of one graph node; both as roots.
+    nf.manual_seed(0)
+    cell = nf.nn.LSTMCell(3, 4)
+    x = nf.randn(2, 3, requires_grad=True)
+    h, c = cell(x)
+    nf.autograd.backward([h, c], [nf.ones(2, 4), nf.ones(2, 4)])
+    x2 = x.detach().clone().requires_grad_()
+    h2, c2 = cell(x2)
+    (h2.sum() + c2.sum()).backward()
+    assert x.grad is not None
+    np.testing.assert_allclose(x.grad.numpy(), x2.grad.numpy(), rtol=1e-6)

@@ -13,6 +13,7 @@ from .function import AccumulateGrad
 
 def _topological_order(roots):
     """Nodes reachable from ``roots``, each after every node that feeds it."""
+    roots = list(dict.fromkeys(roots))  # two outputs of one node are one root
     deps = {}
     seen = set(roots)
     stack = list(roots)
@@ -26,7 +27,7 @@ def _topological_order(roots):
             if child not in seen:
                 seen.add(child)
                 stack.append(child)
-    ready = [n for n in dict.fromkeys(roots) if n not in deps]
+    ready = [n for n in roots if n not in deps]
     order = []
     while ready:
         node = ready.pop()
