@@ -39,14 +39,9 @@ from . import register
 
 
 # --------------------------------------------------------------------------- data
-def digits_images(upsample: int = 1):
-    """(x_train, y_train, x_test, y_test): digits as float32 (N, 1, 8 u, 8 u)
-    images, standardized by the training images' overall mean and std."""
-    x_tr, y_tr, x_te, y_te = _standardized_digits()
-    return _enlarge(x_tr, upsample), y_tr, _enlarge(x_te, upsample), y_te
-
-
 def _standardized_digits():
+    """(x_train, y_train, x_test, y_test): digits as float32 (N, 1, 8, 8) images,
+    standardized by the training images' overall mean and std."""
     x_tr, y_tr, x_te, y_te = digits_split(test_fraction=0.25, seed=0)
     mean, std = float(x_tr.mean()), float(x_tr.std())
 
