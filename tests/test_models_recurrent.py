@@ -106,3 +106,20 @@ def test_char_lstm_beats_the_bigram_baseline_quickly():
                                      progress=False, log=lines.append)
     assert result["val_bits_per_char"] < recurrent.BIGRAM_BITS - 0.3, lines[-2]
     assert len(result["sample"]) == 300
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sunspot_forecaster_beats_persistence(cell):
+    from nnforge.train.recipes import recurrent
+    lines = []
+    result = recurrent.forecaster_sunspots(cell=cell, progress=False, log=lines.append)
+    assert result["val_mse"] < 0.6 * result["persistence_mse"], lines[-1]
+
+
+def test_sunspot_windows_split_without_leakage():
+    from nnforge.train.recipes import recurrent
+    x_tr, y_tr, x_va, y_va, scale = recurrent.sunspot_windows(10)
+    assert x_tr.shape[1:] == (10, 1) and y_tr.shape[1:] == (1,)
+    # Consecutive windows: each target is the next window's last input.
+    np.testing.assert_array_equal(y_tr[:-1, 0], x_tr[1:, -1, 0])
+    assert len(x_tr) + len(x_va) == 309 - 10 and len(y_va) == 62 and scale > 0
