@@ -277,13 +277,7 @@ class NllLoss(Function):
         ctx.meta = (logp.shape, logp.dtype, reduction)
         if reduction == "none":
             return be.squeeze(loss, axis=1)
-        total = be.sum(loss)
-        if reduction == "sum":
-            return total
-        ctx.total_weight = be.sum(w)
-        out = be.divide(total, ctx.total_weight)
-        ctx.mean = out
-        return out
+        return _weighted_reduction(be, ctx, loss, w, reduction)
 
     @staticmethod
     def backward(ctx, g):
@@ -302,6 +296,17 @@ class NllLoss(Function):
                 counts = _per_class_sum(be, safe, be.astype(valid, dtype), shape[1], dtype)
                 gw = be.subtract(gw, be.multiply(counts, be.multiply(gi, ctx.mean)))
         return glogp, None, gw, None, None
+
+
+def _weighted_reduction(be, ctx, loss, w, reduction):
+    """'sum' of the per-sample losses, or their 'mean' weighted as PyTorch's: divided
+    by the total weight sum_i w_i (kept on ctx, with the mean, for backward)."""
+    total = be.sum(loss)
+    if reduction == "sum":
+        return total
+    ctx.total_weight = be.sum(w)
+    ctx.mean = be.divide(total, ctx.total_weight)
+    return ctx.mean
 
 
 def _class_upstream(be, ctx, g, reduction):
@@ -344,13 +349,7 @@ class CrossEntropy(Function):
         ctx.meta = (ignore_index, reduction, smoothing)
         if reduction == "none":
             return loss
-        total = be.sum(loss)
-        if reduction == "sum":
-            return total
-        ctx.total_weight = be.sum(w)
-        out = be.divide(total, ctx.total_weight)
-        ctx.mean = out
-        return out
+        return _weighted_reduction(be, ctx, loss, w, reduction)
 
     @staticmethod
     def backward(ctx, g):
