@@ -43,4 +43,23 @@ Isa best_isa();
 // Whether best_isa() comes from NNFORGE_ISA rather than detection.
 bool isa_forced();
 
+// A kernel family's set of function pointers for this CPU: `portable` (the
+// baseline build's set), overwritten by `avx2(&set)` or `avx512(&set)` (the
+// per-ISA files' getters) when best_isa() picks that build. The getters exist
+// only in x86-64 builds, so callers name them inside an x86-64 #if.
+template <typename Set>
+Set pick_isa_kernels(Set portable, void (*avx2)(Set*), void (*avx512)(Set*)) {
+    switch (best_isa()) {
+        case Isa::avx512:
+            avx512(&portable);
+            break;
+        case Isa::avx2:
+            avx2(&portable);
+            break;
+        default:
+            break;
+    }
+    return portable;
+}
+
 }  // namespace nnforge

@@ -15,20 +15,12 @@ namespace {
 
 template <typename T>
 batchnorm_detail::BatchNormKernels<T> pick_kernels() {
-    batchnorm_detail::BatchNormKernels<T> k = make_batchnorm_kernels<T>();
 #if defined(__x86_64__) || defined(_M_X64)
-    switch (best_isa()) {
-        case Isa::avx512:
-            batchnorm_detail::get_batchnorm_kernels_avx512(&k);
-            break;
-        case Isa::avx2:
-            batchnorm_detail::get_batchnorm_kernels_avx2(&k);
-            break;
-        default:
-            break;
-    }
+    return pick_isa_kernels(make_batchnorm_kernels<T>(), batchnorm_detail::get_batchnorm_kernels_avx2,
+                            batchnorm_detail::get_batchnorm_kernels_avx512);
+#else
+    return make_batchnorm_kernels<T>();
 #endif
-    return k;
 }
 
 template <typename T>

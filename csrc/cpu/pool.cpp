@@ -15,20 +15,12 @@ namespace {
 
 template <typename T>
 pool_detail::PoolKernels<T> pick_kernels() {
-    pool_detail::PoolKernels<T> k = make_pool_kernels<T>();
 #if defined(__x86_64__) || defined(_M_X64)
-    switch (best_isa()) {
-        case Isa::avx512:
-            pool_detail::get_pool_kernels_avx512(&k);
-            break;
-        case Isa::avx2:
-            pool_detail::get_pool_kernels_avx2(&k);
-            break;
-        default:
-            break;
-    }
+    return pick_isa_kernels(make_pool_kernels<T>(), pool_detail::get_pool_kernels_avx2,
+                            pool_detail::get_pool_kernels_avx512);
+#else
+    return make_pool_kernels<T>();
 #endif
-    return k;
 }
 
 template <typename T>
