@@ -127,6 +127,39 @@ inline V splat(T x) {
     return V{} + x;
 }
 
+// An output tile of the plane loops: R accumulator vectors for rows r0.. and
+// columns c0.. of y (``y`` points at (r0, c0), rows of ``ow``), of which
+// rows x cols (cols <= L) lie inside the plane. tile_begin starts each at
+// `init`, plus y's values when accumulating; tile_store writes them back.
+template <int L, typename V, int R, typename T>
+__attribute__((always_inline)) inline void tile_begin(V (&acc)[R], T init, bool accumulate,
+                                                      const T* y, int64_t ow, int64_t rows,
+                                                      int64_t cols) {
+    for (int r = 0; r < R; ++r) acc[r] = splat<V>(init);
+    if (!accumulate) return;
+    for (int64_t r = 0; r < rows; ++r) {
+        const T* yr = y + r * ow;
+        if (cols == L) {
+            acc[r] += load<V>(yr);
+        } else {
+            for (int64_t l = 0; l < cols; ++l) acc[r][l] += yr[l];
+        }
+    }
+}
+
+template <int L, typename V, int R, typename T>
+__attribute__((always_inline)) inline void tile_store(const V (&acc)[R], T* y, int64_t ow,
+                                                      int64_t rows, int64_t cols) {
+    for (int64_t r = 0; r < rows; ++r) {
+        T* yr = y + r * ow;
+        if (cols == L) {
+            __builtin_memcpy(yr, &acc[r], sizeof(V));
+        } else {
+            for (int64_t l = 0; l < cols; ++l) yr[l] = acc[r][l];
+        }
+    }
+}
+
 template <typename T, bool kUnitStride>
 void plane_forward_loop(const T* __restrict buf, const T* __restrict w, T init, bool accumulate,
                         T* __restrict y, const PlaneGeom& g) {
@@ -140,17 +173,7 @@ void plane_forward_loop(const T* __restrict buf, const T* __restrict w, T init, 
         for (int64_t c0 = 0; c0 < g.ow; c0 += L) {
             const int64_t cols = g.ow - c0 < L ? g.ow - c0 : L;
             V acc[R];
-            for (int r = 0; r < R; ++r) acc[r] = splat<V>(init);
-            if (accumulate) {
-                for (int64_t r = 0; r < rows; ++r) {
-                    const T* yr = y + (r0 + r) * g.ow + c0;
-                    if (cols == L) {
-                        acc[r] += load<V>(yr);
-                    } else {
-                        for (int64_t l = 0; l < cols; ++l) acc[r][l] += yr[l];
-                    }
-                }
-            }
+            tile_begin<L>(acc, init, accumulate, y + r0 * g.ow + c0, g.ow, rows, cols);
             const T* base = buf + r0 * row_step + c0 * sw;
             for (int64_t i = 0; i < g.kh; ++i) {
                 for (int64_t j = 0; j < g.kw; ++j) {
@@ -162,14 +185,7 @@ void plane_forward_loop(const T* __restrict buf, const T* __restrict w, T init, 
                     }
                 }
             }
-            for (int64_t r = 0; r < rows; ++r) {
-                T* yr = y + (r0 + r) * g.ow + c0;
-                if (cols == L) {
-                    __builtin_memcpy(yr, &acc[r], sizeof(V));
-                } else {
-                    for (int64_t l = 0; l < cols; ++l) yr[l] = acc[r][l];
-                }
-            }
+            tile_store<L>(acc, y + r0 * g.ow + c0, g.ow, rows, cols);
         }
     }
 }
@@ -257,17 +273,7 @@ void plane_forward_fixed(const T* __restrict buf, const T* __restrict w, T init,
         for (int64_t c0 = 0; c0 < g.ow; c0 += L) {
             const int64_t cols = g.ow - c0 < L ? g.ow - c0 : L;
             V acc[R];
-            for (int r = 0; r < R; ++r) acc[r] = splat<V>(init);
-            if (accumulate) {
-                for (int64_t r = 0; r < rows; ++r) {
-                    const T* yr = y + (r0 + r) * g.ow + c0;
-                    if (cols == L) {
-                        acc[r] += load<V>(yr);
-                    } else {
-                        for (int64_t l = 0; l < cols; ++l) acc[r][l] += yr[l];
-                    }
-                }
-            }
+            tile_begin<L>(acc, init, accumulate, y + r0 * g.ow + c0, g.ow, rows, cols);
             const T* base = buf + r0 * g.ld + c0;
 #pragma GCC unroll 8
             for (int q = 0; q < R + KH - 1; ++q) {  // input row q feeds output rows q - i
@@ -281,14 +287,7 @@ void plane_forward_fixed(const T* __restrict buf, const T* __restrict w, T init,
                     }
                 }
             }
-            for (int64_t r = 0; r < rows; ++r) {
-                T* yr = y + (r0 + r) * g.ow + c0;
-                if (cols == L) {
-                    __builtin_memcpy(yr, &acc[r], sizeof(V));
-                } else {
-                    for (int64_t l = 0; l < cols; ++l) yr[l] = acc[r][l];
-                }
-            }
+            tile_store<L>(acc, y + r0 * g.ow + c0, g.ow, rows, cols);
         }
     }
 }
