@@ -160,12 +160,23 @@ PoolGeom grad_geom(const char* kernel, const py::array& gy, const Pair& input_hw
     return g;
 }
 
-// ------------------------------------------------------------------ max pooling
-py::tuple max_forward(const py::object& x_obj, const Pair& k, const Pair& s, const Pair& p,
-                      const Pair& d, bool ceil_mode, bool return_indices) {
-    const char* kernel = "max_pool2d_forward";
-    const py::array x = checked(kernel, "x", x_obj);
-    const PoolGeom g = window_geom(kernel, x, k, s, p, d, ceil_mode);
+// Calls fn(T{}) with T the float type of `a` (double or float), the GIL released.
+template <typename Fn>
+void with_dtype(const py::array& a, Fn&& fn) {
+    const bool dbl = is_double(a);
+    py::gil_scoped_release release;
+    if (dbl) {
+        fn(double{});
+    } else {
+        fn(float{});
+    }
+}
+
+// (y, indices or None) of a max pooling of x with geometry g, run by
+// pool(x, y, indices or nullptr, g).
+template <typename Pool>
+py::tuple max_with_indices(const py::array& x, const PoolGeom& g, bool return_indices,
+                           Pool pool) {
     py::array y = new_like(x, g.oh, g.ow);
     py::object idx_obj = py::none();
     int64_t* idx = nullptr;
@@ -174,16 +185,23 @@ py::tuple max_forward(const py::object& x_obj, const Pair& k, const Pair& s, con
         idx = mdata<int64_t>(idx_arr);
         idx_obj = idx_arr;
     }
-    const bool dbl = is_double(x);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            max_pool2d_forward(cdata<double>(x), mdata<double>(y), idx, g);
-        } else {
-            max_pool2d_forward(cdata<float>(x), mdata<float>(y), idx, g);
-        }
-    }
+    with_dtype(x, [&](auto t) {
+        using T = decltype(t);
+        pool(cdata<T>(x), mdata<T>(y), idx, g);
+    });
     return py::make_tuple(y, idx_obj);
+}
+
+// ------------------------------------------------------------------ max pooling
+py::tuple max_forward(const py::object& x_obj, const Pair& k, const Pair& s, const Pair& p,
+                      const Pair& d, bool ceil_mode, bool return_indices) {
+    const char* kernel = "max_pool2d_forward";
+    const py::array x = checked(kernel, "x", x_obj);
+    const PoolGeom g = window_geom(kernel, x, k, s, p, d, ceil_mode);
+    return max_with_indices(x, g, return_indices, [](auto* in, auto* out, int64_t* idx,
+                                                     const PoolGeom& geom) {
+        max_pool2d_forward(in, out, idx, geom);
+    });
 }
 
 py::array max_backward(const py::object& gy_obj, const py::object& idx_obj, const Pair& input_hw) {
@@ -200,15 +218,10 @@ py::array max_backward(const py::object& gy_obj, const py::object& idx_obj, cons
     const PoolGeom g = grad_geom(kernel, gy, input_hw);
     py::array gx = new_like(gy, g.ih, g.iw);
     int64_t bad = 0;
-    const bool dbl = is_double(gy);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            bad = max_pool2d_backward(cdata<double>(gy), cdata<int64_t>(idx), mdata<double>(gx), g);
-        } else {
-            bad = max_pool2d_backward(cdata<float>(gy), cdata<int64_t>(idx), mdata<float>(gx), g);
-        }
-    }
+    with_dtype(gy, [&](auto t) {
+        using T = decltype(t);
+        bad = max_pool2d_backward(cdata<T>(gy), cdata<int64_t>(idx), mdata<T>(gx), g);
+    });
     if (bad) {
         throw py::index_error(std::string(kernel) + ": " + std::to_string(bad) +
                               " indices are outside their input plane of size " +
@@ -230,17 +243,10 @@ py::array avg_forward(const py::object& x_obj, const Pair& k, const Pair& s, con
     const py::array x = checked(kernel, "x", x_obj);
     const PoolGeom g = avg_geom(kernel, x, k, s, p, ceil_mode, divisor_override);
     py::array y = new_like(x, g.oh, g.ow);
-    const bool dbl = is_double(x);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            avg_pool2d_forward(cdata<double>(x), mdata<double>(y), g, count_include_pad,
-                               divisor_override);
-        } else {
-            avg_pool2d_forward(cdata<float>(x), mdata<float>(y), g, count_include_pad,
-                               divisor_override);
-        }
-    }
+    with_dtype(x, [&](auto t) {
+        using T = decltype(t);
+        avg_pool2d_forward(cdata<T>(x), mdata<T>(y), g, count_include_pad, divisor_override);
+    });
     return y;
 }
 
@@ -255,17 +261,10 @@ py::array avg_backward(const py::object& gy_obj, const Pair& input_hw, const Pai
                                    s, p, Pair{1, 1}, ceil_mode);
     check_grad_shape(kernel, gy, g);
     py::array gx = new_like(gy, g.ih, g.iw);
-    const bool dbl = is_double(gy);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            avg_pool2d_backward(cdata<double>(gy), mdata<double>(gx), g, count_include_pad,
-                                divisor_override);
-        } else {
-            avg_pool2d_backward(cdata<float>(gy), mdata<float>(gx), g, count_include_pad,
-                                divisor_override);
-        }
-    }
+    with_dtype(gy, [&](auto t) {
+        using T = decltype(t);
+        avg_pool2d_backward(cdata<T>(gy), mdata<T>(gx), g, count_include_pad, divisor_override);
+    });
     return gx;
 }
 
@@ -287,15 +286,10 @@ py::array adaptive_avg_forward(const py::object& x_obj, const Pair& out) {
     const py::array x = checked(kernel, "x", x_obj);
     const PoolGeom g = adaptive_geom(kernel, x, out);
     py::array y = new_like(x, g.oh, g.ow);
-    const bool dbl = is_double(x);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            adaptive_avg_pool2d_forward(cdata<double>(x), mdata<double>(y), g);
-        } else {
-            adaptive_avg_pool2d_forward(cdata<float>(x), mdata<float>(y), g);
-        }
-    }
+    with_dtype(x, [&](auto t) {
+        using T = decltype(t);
+        adaptive_avg_pool2d_forward(cdata<T>(x), mdata<T>(y), g);
+    });
     return y;
 }
 
@@ -307,15 +301,10 @@ py::array adaptive_avg_backward(const py::object& gy_obj, const Pair& input_hw) 
         fail(kernel, "input_hw " + pair_str(input_hw) + " is empty");
     }
     py::array gx = new_like(gy, g.ih, g.iw);
-    const bool dbl = is_double(gy);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            adaptive_avg_pool2d_backward(cdata<double>(gy), mdata<double>(gx), g);
-        } else {
-            adaptive_avg_pool2d_backward(cdata<float>(gy), mdata<float>(gx), g);
-        }
-    }
+    with_dtype(gy, [&](auto t) {
+        using T = decltype(t);
+        adaptive_avg_pool2d_backward(cdata<T>(gy), mdata<T>(gx), g);
+    });
     return gx;
 }
 
@@ -323,24 +312,10 @@ py::tuple adaptive_max_forward(const py::object& x_obj, const Pair& out, bool re
     const char* kernel = "adaptive_max_pool2d_forward";
     const py::array x = checked(kernel, "x", x_obj);
     const PoolGeom g = adaptive_geom(kernel, x, out);
-    py::array y = new_like(x, g.oh, g.ow);
-    py::object idx_obj = py::none();
-    int64_t* idx = nullptr;
-    if (return_indices) {
-        py::array idx_arr = new_indices(x, g.oh, g.ow);
-        idx = mdata<int64_t>(idx_arr);
-        idx_obj = idx_arr;
-    }
-    const bool dbl = is_double(x);
-    {
-        py::gil_scoped_release release;
-        if (dbl) {
-            adaptive_max_pool2d_forward(cdata<double>(x), mdata<double>(y), idx, g);
-        } else {
-            adaptive_max_pool2d_forward(cdata<float>(x), mdata<float>(y), idx, g);
-        }
-    }
-    return py::make_tuple(y, idx_obj);
+    return max_with_indices(x, g, return_indices, [](auto* in, auto* out_, int64_t* idx,
+                                                     const PoolGeom& geom) {
+        adaptive_max_pool2d_forward(in, out_, idx, geom);
+    });
 }
 
 }  // namespace
