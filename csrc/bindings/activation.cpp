@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/activation.h"
 
@@ -21,22 +22,12 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-        if (d) s += ", ";
-        s += std::to_string(a.shape(d));
-    }
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
+using bind_args::require_array;
+using bind_args::shape_str;
 
 // The argument as an array, checked: float32/float64 and C-contiguous.
 py::array checked(const char* kernel, const char* arg, const py::object& obj) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    py::array a = py::reinterpret_borrow<py::array>(obj);
+    py::array a = require_array(kernel, arg, obj);
     if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>())) {
         throw std::invalid_argument(std::string(kernel) + ": " + arg + " has dtype " +
                                     std::string(py::str(a.dtype())) +

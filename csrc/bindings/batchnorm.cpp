@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/batchnorm.h"
 
@@ -24,25 +25,12 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t k = 0; k < a.ndim(); ++k) {
-        if (k) s += ", ";
-        s += std::to_string(a.shape(k));
-    }
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-[[noreturn]] void fail(const char* kernel, const std::string& what) {
-    throw std::invalid_argument(std::string(kernel) + ": " + what);
-}
+using bind_args::fail;
+using bind_args::require_array;
+using bind_args::shape_str;
 
 py::array as_array(const char* kernel, const char* arg, const py::object& obj) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    py::array a = py::reinterpret_borrow<py::array>(obj);
+    py::array a = require_array(kernel, arg, obj);
     if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
     return a;
 }

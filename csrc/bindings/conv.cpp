@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/conv.h"
 
@@ -31,28 +32,15 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t k = 0; k < a.ndim(); ++k) {
-        if (k) s += ", ";
-        s += std::to_string(a.shape(k));
-    }
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-[[noreturn]] void fail(const char* kernel, const std::string& what) {
-    throw std::invalid_argument(std::string(kernel) + ": " + what);
-}
+using bind_args::fail;
+using bind_args::require_array;
+using bind_args::shape_str;
 
 // The argument as a C-contiguous float32/float64 array of `ndim` dims (and
 // of `dtype` when given).
 py::array array_arg(const char* kernel, const char* arg, const py::object& obj, int ndim,
                     const py::dtype* dtype) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    py::array a = py::reinterpret_borrow<py::array>(obj);
+    py::array a = require_array(kernel, arg, obj);
     if (dtype) {
         if (!a.dtype().equal(*dtype)) {
             fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +

@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/gemm/gemm.h"
 
@@ -36,34 +37,12 @@ namespace {
 
 constexpr const char* kKernel = "gemm";
 
-[[noreturn]] void fail(const std::string& what) {
-    throw std::invalid_argument(std::string(kKernel) + ": " + what);
-}
+[[noreturn]] void fail(const std::string& what) { bind_args::fail(kKernel, what); }
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t d = 0; d < a.ndim(); ++d) {
-        if (d) s += ", ";
-        s += std::to_string(a.shape(d));
-    }
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-std::string shape_str(const std::vector<int64_t>& shape) {
-    std::string s = "(";
-    for (std::size_t d = 0; d < shape.size(); ++d) {
-        if (d) s += ", ";
-        s += std::to_string(shape[d]);
-    }
-    return s + (shape.size() == 1 ? ",)" : ")");
-}
+using bind_args::shape_str;
 
 py::array as_array(const char* arg, const py::object& obj) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kKernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    return py::reinterpret_borrow<py::array>(obj);
+    return bind_args::require_array(kKernel, arg, obj);
 }
 
 // Element strides of `a`, or false when a stride is not a whole number of

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/loss.h"
 
@@ -24,27 +25,14 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t k = 0; k < a.ndim(); ++k) {
-        if (k) s += ", ";
-        s += std::to_string(a.shape(k));
-    }
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
-
-[[noreturn]] void fail(const char* kernel, const std::string& what) {
-    throw std::invalid_argument(std::string(kernel) + ": " + what);
-}
+using bind_args::fail;
+using bind_args::require_array;
+using bind_args::shape_str;
 
 // The argument as a C-contiguous array of the given dtype and shape.
 py::array checked(const char* kernel, const char* arg, const py::object& obj,
                   const py::dtype& dtype, const std::vector<py::ssize_t>& shape) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    py::array a = py::reinterpret_borrow<py::array>(obj);
+    py::array a = require_array(kernel, arg, obj);
     if (!a.dtype().equal(dtype)) {
         fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
                          ", expected " + std::string(py::str(dtype)));

@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/pool.h"
 
@@ -33,34 +34,21 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::fail;
+using bind_args::require_array;
+using bind_args::shape_str;
+
 using Pair = std::array<int64_t, 2>;
 constexpr int64_t kMaxParam = int64_t{1} << 31;
-
-std::string shape_str(const py::array& a) {
-    std::string s = "(";
-    for (py::ssize_t k = 0; k < a.ndim(); ++k) {
-        if (k) s += ", ";
-        s += std::to_string(a.shape(k));
-    }
-    return s + (a.ndim() == 1 ? ",)" : ")");
-}
 
 std::string pair_str(const Pair& p) {
     return "(" + std::to_string(p[0]) + ", " + std::to_string(p[1]) + ")";
 }
 
-[[noreturn]] void fail(const char* kernel, const std::string& what) {
-    throw std::invalid_argument(std::string(kernel) + ": " + what);
-}
-
 // The argument as a 4-D C-contiguous array: float32/float64 (dtype None) or `dtype`.
 py::array checked(const char* kernel, const char* arg, const py::object& obj,
                   const py::dtype* dtype = nullptr) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    py::array a = py::reinterpret_borrow<py::array>(obj);
+    py::array a = require_array(kernel, arg, obj);
     const bool ok = dtype ? a.dtype().equal(*dtype)
                           : a.dtype().equal(py::dtype::of<float>()) ||
                                 a.dtype().equal(py::dtype::of<double>());

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bindings/args.h"
 #include "bindings/bindings.h"
 #include "cpu/rnn.h"
 
@@ -30,37 +31,20 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
-using Shape = std::vector<py::ssize_t>;
+using bind_args::fail;
+using bind_args::require_array;
+using bind_args::shape_str;
 
-std::string shape_str(const Shape& shape) {
-    std::string s = "(";
-    for (std::size_t k = 0; k < shape.size(); ++k) {
-        if (k) s += ", ";
-        s += std::to_string(shape[k]);
-    }
-    return s + (shape.size() == 1 ? ",)" : ")");
-}
+using Shape = std::vector<py::ssize_t>;
 
 Shape shape_of(const py::array& a) {
     return Shape(a.shape(), a.shape() + a.ndim());
 }
 
-[[noreturn]] void fail(const char* kernel, const std::string& what) {
-    throw std::invalid_argument(std::string(kernel) + ": " + what);
-}
-
-py::array as_array(const char* kernel, const char* arg, const py::object& obj) {
-    if (!py::isinstance<py::array>(obj)) {
-        throw py::type_error(std::string(kernel) + ": " + arg + " must be a numpy array, got " +
-                             std::string(py::str(py::type::of(obj).attr("__name__"))));
-    }
-    return py::reinterpret_borrow<py::array>(obj);
-}
-
 // The argument as a C-contiguous array of the given dtype and shape.
 py::array checked(const char* kernel, const char* arg, const py::object& obj,
                   const py::dtype& dtype, const Shape& shape) {
-    py::array a = as_array(kernel, arg, obj);
+    py::array a = require_array(kernel, arg, obj);
     if (!a.dtype().equal(dtype)) {
         fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
                          ", expected " + std::string(py::str(dtype)));
@@ -123,7 +107,7 @@ Layer check_layer(const char* kernel, const std::string& mode, const py::object&
     s.peephole = !peep_obj.is_none();
     if (s.peephole && !lstm) fail(kernel, "peephole must be None for mode '" + mode + "'");
 
-    py::array x = as_array(kernel, "x", x_obj);
+    py::array x = require_array(kernel, "x", x_obj);
     if (x.ndim() != 3) fail(kernel, "x must have shape (T, B, I), got " + shape_str(shape_of(x)));
     if (x.dtype().equal(py::dtype::of<double>())) {
         L.is_double = true;
@@ -137,7 +121,7 @@ Layer check_layer(const char* kernel, const std::string& mode, const py::object&
     s.input = x.shape(2);
     L.x = checked(kernel, "x", x_obj, L.dtype, shape_of(x));
 
-    py::array w_hh = as_array(kernel, "w_hh", w_hh_obj);
+    py::array w_hh = require_array(kernel, "w_hh", w_hh_obj);
     if (w_hh.ndim() != 2) {
         fail(kernel, "w_hh must have shape (G*H, H), got " + shape_str(shape_of(w_hh)));
     }
