@@ -134,20 +134,26 @@ class MaxPool(Function):
         x4 = be.reshape(x, _planes(x.shape, dims))
         keep = return_indices or ctx.needs_input_grad[0]
         y4, idx4 = be.max_pool2d(x4, kernel, stride, padding, dilation, ceil_mode, keep)
-        ctx.shapes = (x.shape, x4.shape, dims)
-        y = be.reshape(y4, _unfold(x.shape, dims, y4))
-        if not return_indices:
-            ctx.save_for_backward(idx4)
-            return y
-        idx = be.reshape(idx4, y.shape)
-        ctx.save_for_backward(idx)
-        ctx.mark_non_differentiable(idx)
-        return y, idx
+        return _max_outputs(ctx, be, x, x4, dims, y4, idx4, return_indices)
 
     @staticmethod
     def backward(ctx, g, *unused):
         idx, = ctx.saved_tensors
         return (_scatter_max(ctx.backend, g, idx, ctx.shapes),) + (None,) * 7
+
+
+def _max_outputs(ctx, be, x, x4, dims, y4, idx4, return_indices):
+    """A max pooling's y, or (y, indices) with the indices non-differentiable; saves
+    the indices and shapes its backward (_scatter_max) needs."""
+    ctx.shapes = (x.shape, x4.shape, dims)
+    y = be.reshape(y4, _unfold(x.shape, dims, y4))
+    if not return_indices:
+        ctx.save_for_backward(idx4)
+        return y
+    idx = be.reshape(idx4, y.shape)
+    ctx.save_for_backward(idx)
+    ctx.mark_non_differentiable(idx)
+    return y, idx
 
 
 def _scatter_max(be, g, idx, shapes):
@@ -205,15 +211,7 @@ class AdaptiveMaxPool(Function):
         x4 = be.reshape(x, _planes(x.shape, dims))
         keep = return_indices or ctx.needs_input_grad[0]
         y4, idx4 = be.adaptive_max_pool2d(x4, output_hw, keep)
-        ctx.shapes = (x.shape, x4.shape, dims)
-        y = be.reshape(y4, _unfold(x.shape, dims, y4))
-        if not return_indices:
-            ctx.save_for_backward(idx4)
-            return y
-        idx = be.reshape(idx4, y.shape)
-        ctx.save_for_backward(idx)
-        ctx.mark_non_differentiable(idx)
-        return y, idx
+        return _max_outputs(ctx, be, x, x4, dims, y4, idx4, return_indices)
 
     @staticmethod
     def backward(ctx, g, *unused):
