@@ -22,7 +22,6 @@ for a test digit) and confusion_matrix.png (on the hold-out).
 from __future__ import annotations
 
 import os
-import time
 
 import numpy as np
 
@@ -31,11 +30,10 @@ from ...autograd.grad_mode import no_grad
 from ...data import DataLoader, TensorDataset, digits_split
 from ...ops.creation import from_numpy
 from ...random import Generator, _rng, manual_seed
-from ..callbacks import ModelCheckpoint
-from ..checkpoint import read_weights, resume as resume_from
-from ..fit import evaluate, fit
-from ..report import write_run_outputs
+from ..checkpoint import read_weights
+from ..fit import evaluate
 from . import register
+from ._classifier import train_digits_classifier
 
 
 # --------------------------------------------------------------------------- data
@@ -139,33 +137,13 @@ def train_classifier(name: str, config: dict, *, epochs: int, batch_size: int, l
     loss_fn = nn.CrossEntropyLoss()
     config = {"recipe": f"{name}/digits", "seed": seed, "lr": lr, "batch_size": batch_size,
               "weight_decay": weight_decay, "augment": augment, **config}
-    callbacks = []
+    result = train_digits_classifier(model, loss_fn, opt, train, test, name=name,
+                                     config=config, epochs=epochs, seed=seed,
+                                     input_shape=(1, 1, side, side), scheduler=sched,
+                                     device=device, out_dir=out_dir, resume=resume,
+                                     progress=progress, log=log)
     if out_dir is not None:
-        # "Best" by the training loss: the val_ columns are the held-out test split.
-        callbacks.append(ModelCheckpoint(out_dir, monitor="loss", extra=config))
-    start, history = 0, None
-    if resume is not None:
-        state = resume_from(resume, model, opt, sched, loader=train, callbacks=callbacks)
-        start, history = state.epoch, state.history
-        log(f"resumed from {resume} after epoch {start}")
-    if device is not None:
-        model.to(device)
-    t0 = time.perf_counter()
-    history = fit(model, loss_fn, opt, train, val_loader=test, epochs=epochs,
-                  callbacks=callbacks, metrics=["accuracy"], scheduler=sched, device=device,
-                  progress=progress, log=log, start_epoch=start, history=history)
-    final = evaluate(model, test, loss_fn, ["accuracy"], device=device)
-    line = (f"final test accuracy {final['accuracy'] * 100:.2f}% (test loss "
-            f"{final['loss']:.4f}) after {time.perf_counter() - t0:.1f}s")
-    log(line)
-    if out_dir is not None:
-        write_run_outputs(out_dir, history, model=model, input_shape=(1, 1, side, side),
-                          header=f"{name} on digits (seed {seed}, {history.epochs} epochs)",
-                          lines=[line], log=log)
         save_cnn_plots(model, _enlarge(x_te, upsample), y_te, out_dir, name, log)
-    result = dict(history)
-    result.update({"train_loss": history["loss"], "test_loss": history["val_loss"],
-                   "test_acc": history["val_accuracy"], "history": history, "model": model})
     return result
 
 

@@ -2,17 +2,14 @@
 the other dense families keep their recipes in modules of their own."""
 from __future__ import annotations
 
-import time
-
 from ... import nn, optim
 from ...data import DataLoader, TensorDataset, digits_split
 from ...ops.creation import from_numpy
 from ...random import Generator, manual_seed
-from ..callbacks import ModelCheckpoint
-from ..checkpoint import read_weights, resume as resume_from
-from ..fit import evaluate, fit
-from ..report import write_run_outputs
+from ..checkpoint import read_weights
+from ..fit import evaluate
 from . import register
+from ._classifier import train_digits_classifier
 
 
 def _digits_arrays():
@@ -73,34 +70,8 @@ def mlp_digits(*, epochs: int = 40, batch_size: int = 32, lr: float = 0.01, mome
     opt = optim.SGD(model.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
 
-    callbacks = []
     config = {"recipe": "mlp/digits", "hidden": hidden, "seed": seed, "lr": lr,
               "batch_size": batch_size, "momentum": momentum, "weight_decay": weight_decay}
-    if out_dir is not None:
-        # "Best" is judged on the training loss: the val_ columns here are the
-        # held-out test split, and choosing a checkpoint by it would leak the test set.
-        callbacks.append(ModelCheckpoint(out_dir, monitor="loss", extra=config))
-    start, history = 0, None
-    if resume is not None:
-        state = resume_from(resume, model, opt, loader=train, callbacks=callbacks)
-        start, history = state.epoch, state.history
-        log(f"resumed from {resume} after epoch {start}")
-    if device is not None:
-        model.to(device)
-
-    t0 = time.perf_counter()
-    history = fit(model, loss_fn, opt, train, val_loader=test, epochs=epochs,
-                  callbacks=callbacks, metrics=["accuracy"], device=device, progress=progress,
-                  log=log, start_epoch=start, history=history)
-    final = evaluate(model, test, loss_fn, ["accuracy"], device=device)
-    result_line = (f"final test accuracy {final['accuracy'] * 100:.2f}% "
-                   f"(test loss {final['loss']:.4f}) after {time.perf_counter() - t0:.1f}s")
-    log(result_line)
-    if out_dir is not None:
-        write_run_outputs(out_dir, history, model=model, input_shape=(1, 64),
-                          header=f"mlp on digits (seed {seed}, {history.epochs} epochs)",
-                          lines=[result_line], log=log)
-    result = dict(history)
-    result.update({"train_loss": history["loss"], "test_loss": history["val_loss"],
-                   "test_acc": history["val_accuracy"], "history": history, "model": model})
-    return result
+    return train_digits_classifier(model, loss_fn, opt, train, test, name="mlp", config=config,
+                                   epochs=epochs, seed=seed, input_shape=(1, 64), device=device,
+                                   out_dir=out_dir, resume=resume, progress=progress, log=log)
