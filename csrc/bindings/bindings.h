@@ -28,6 +28,12 @@ void bind_pool(pybind11::module_& m_cpu);
 // nnforge._C.cpu: rnn_* layer drivers (bindings/rnn.cpp).
 void bind_rnn(pybind11::module_& m_cpu);
 
+// nnforge._C.cpu: sdpa_* fused scaled dot-product attention (bindings/attention.cpp).
+void bind_attention(pybind11::module_& m_cpu);
+
+// nnforge._C.cpu: layer_norm_*, softmax_* fused row kernels (bindings/layernorm.cpp).
+void bind_layernorm(pybind11::module_& m_cpu);
+
 // nnforge._C.cpu: gemm, gemm_config (bindings/gemm.cpp).
 void bind_gemm(pybind11::module_& m_cpu);
 

@@ -24,6 +24,8 @@ PYBIND11_MODULE(_C, m) {
     nnforge::bind_pool(m_cpu);
     nnforge::bind_batchnorm(m_cpu);
     nnforge::bind_rnn(m_cpu);
+    nnforge::bind_attention(m_cpu);
+    nnforge::bind_layernorm(m_cpu);
 
     py::module_ m_cuda = m.def_submodule("cuda", "CUDA device queries and kernels.");
     nnforge::bind_cuda_runtime(m_cuda);

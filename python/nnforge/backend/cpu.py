@@ -620,10 +620,13 @@ def cross_entropy_backward(z, target, weight, lse, wy, g, ignore_index, smoothin
     return gz.reshape(z.shape).astype(z.dtype, copy=False)
 
 
-# ---------------------------------------------------------------- convolution, pooling, batch norm, rnn
+# ------------------------------------------- convolution, pooling, norms, rnn, attention
 # Each kernel family's array-level wrappers live in their own file (cpu_conv.py,
-# cpu_pool.py, cpu_batchnorm.py, cpu_rnn.py) and are part of this backend's interface.
+# cpu_pool.py, cpu_batchnorm.py, cpu_layernorm.py, cpu_rnn.py, cpu_attention.py) and
+# are part of this backend's interface.
+from .cpu_attention import *  # noqa: E402,F401,F403
 from .cpu_batchnorm import *  # noqa: E402,F401,F403
 from .cpu_conv import *  # noqa: E402,F401,F403
+from .cpu_layernorm import *  # noqa: E402,F401,F403
 from .cpu_pool import *  # noqa: E402,F401,F403
 from .cpu_rnn import *  # noqa: E402,F401,F403

@@ -1,0 +1,6 @@
+// Placeholder: the attention bindings are being written (issue 7).
+#include "bindings/bindings.h"
+
+namespace nnforge {
+void bind_attention(pybind11::module_& m_cpu) { (void)m_cpu; }
+}  // namespace nnforge

@@ -1,0 +1,1 @@
+// Placeholder: the attention kernels are being written (issue 7).
