@@ -6,7 +6,7 @@ import importlib
 import os
 import sys
 
-SUITES = ["mlp", "vae", "optim", "losses", "gemm", "conv", "rnn", "attention"]
+SUITES = ["mlp", "vae", "optim", "losses", "gemm", "conv", "rnn", "attention", "norms"]
 
 
 def main(argv=None) -> int:
