@@ -70,3 +70,54 @@ def test_packing_errors():
         R.pad_packed_sequence(packed, total_length=2)
     with pytest.raises(TypeError, match="expected a PackedSequence"):
         R.pad_packed_sequence(x)
+
+
+@pytest.mark.parametrize("cls,enforce_sorted", [("LSTM", False), ("GRU", True), ("RNN", False)])
+def test_recurrent_layers_take_packed_sequences_like_torch(cls, enforce_sorted):
+    t = torch_or_skip()
+    t.manual_seed(0)
+    rng = np.random.default_rng(1)
+    lengths = [5, 4, 2, 1] if enforce_sorted else [2, 5, 1, 4]
+    T, B, I, H, L = 5, 4, 3, 2, 2
+    tm = getattr(t.nn, cls)(I, H, num_layers=L, bidirectional=True).double()
+    m = getattr(nf.nn, cls)(I, H, num_layers=L, bidirectional=True, dtype=nf.float64)
+    m.load_state_dict({k: v.detach().numpy() for k, v in tm.state_dict().items()})
+    x = rng.standard_normal((T, B, I))
+    h0 = [rng.standard_normal((2 * L, B, H)) for _ in range(2 if cls == "LSTM" else 1)]
+
+    tx = t.tensor(x, requires_grad=True)
+    th0 = [t.tensor(h, requires_grad=True) for h in h0]
+    tp = t.nn.utils.rnn.pack_padded_sequence(tx, lengths, enforce_sorted=enforce_sorted)
+    tout, tstate = tm(tp, tuple(th0) if cls == "LSTM" else th0[0])
+    nx = nf.tensor(x, requires_grad=True)
+    nh0 = [nf.tensor(h, requires_grad=True) for h in h0]
+    npk = R.pack_padded_sequence(nx, lengths, enforce_sorted=enforce_sorted)
+    out, state = m(npk, tuple(nh0) if cls == "LSTM" else nh0[0])
+
+    assert isinstance(out, R.PackedSequence)
+    assert out.batch_sizes.tolist() == tout.batch_sizes.tolist()
+    assert_close(out.data, tout.data, atol=1e-10)
+    states = list(state) if cls == "LSTM" else [state]
+    tstates = list(tstate) if cls == "LSTM" else [tstate]
+    for a, b in zip(states, tstates):
+        assert_close(a, b, atol=1e-10)
+    g = rng.standard_normal(tuple(out.data.shape))
+    loss = (out.data * nf.tensor(g)).sum() + sum(s.sum() for s in states)
+    tloss = (tout.data * t.tensor(g)).sum() + sum(s.sum() for s in tstates)
+    loss.backward()
+    tloss.backward()
+    assert_close(nx.grad, tx.grad, atol=1e-10)
+    for a, b in zip(nh0, th0):
+        assert_close(a.grad, b.grad, atol=1e-10)
+    for name, p in m.named_parameters():
+        assert_close(p.grad, dict(tm.named_parameters())[name].grad, atol=1e-10)
+
+
+def test_packed_input_errors():
+    lstm = nf.nn.LSTM(3, 2)
+    packed = R.pack_sequence([nf.randn(3, 3), nf.randn(2, 3)])
+    with pytest.raises(ValueError, match="PackedSequence carries its own lengths"):
+        lstm(packed, lengths=[3, 2])
+    bad = R.pack_sequence([nf.randn(3, 4), nf.randn(2, 4)])
+    with pytest.raises(ValueError, match="input_size"):
+        lstm(bad)

@@ -8,7 +8,8 @@ Extras (keyword-only):
   tensor, one per batch row, each in [1, T]) gives PyTorch's packed-sequence
   results without packing: row b runs its first lengths[b] steps, the output is
   zero after them (it keeps all T steps) and h_n/c_n are each row's own last
-  state; the reverse direction starts from each row's last step.
+  state; the reverse direction starts from each row's last step. A
+  ``PackedSequence`` input works as in PyTorch (output packed the same way).
 - ``merge_mode`` = 'concat' (PyTorch's output) | 'sum' | 'mean' | 'max': how the
   two directions of a bidirectional net are merged in the *output of the last
   layer* (between layers they are always concatenated, so parameter shapes are
@@ -36,6 +37,7 @@ from . import functional as F
 from . import init as nn_init
 from .module import Module
 from .parameter import Parameter
+from .utils.rnn import PackedSequence, pad_packed_sequence, repack_like
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
 
@@ -132,12 +134,38 @@ class RNNBase(Module):
                              f"{tuple(state.shape)}")
 
     def forward(self, input: Tensor, hx=None, lengths=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx, lengths)
+        self._check_input(input, (2, 3), "2-D (L, H_in) or 3-D")
+        unbatched = input.ndim == 2
+        x = input.unsqueeze(1) if unbatched else (
+            input.transpose(0, 1) if self.batch_first else input)
+        out, state = self._forward_time_major(x, hx, lengths, unbatched)
+        if unbatched:
+            out = out.squeeze(1)
+        elif self.batch_first:
+            out = out.transpose(0, 1)
+        return out, state
+
+    def _forward_packed(self, packed: PackedSequence, hx, lengths):
+        """A PackedSequence in, a PackedSequence out (same batch sizes and order), as
+        PyTorch: the packed steps are laid out as a padded batch with lengths, run,
+        and packed again. hx and h_n are in the caller's batch order."""
+        if lengths is not None:
+            raise ValueError(f"{type(self).__name__}: lengths= is for padded input; a "
+                             "PackedSequence carries its own lengths")
+        self._check_input(packed.data, (2,), "PackedSequence data of 2-D (N, H_in)")
+        padded, lens = pad_packed_sequence(packed)
+        out, state = self._forward_time_major(padded, hx, lens, False)
+        return repack_like(out, packed), state
+
+    def _check_input(self, input, ndims: tuple, what: str) -> None:
         cls = type(self).__name__
         if not isinstance(input, Tensor):
             raise TypeError(f"{cls}: input must be a Tensor, got {type(input).__name__}")
-        if input.ndim not in (2, 3):
-            raise ValueError(f"{cls}: expected input to be 2-D (L, H_in) or 3-D, got "
-                             f"{input.ndim}-D input of shape {tuple(input.shape)}")
+        if input.ndim not in ndims:
+            raise ValueError(f"{cls}: expected input to be {what}, got {input.ndim}-D input "
+                             f"of shape {tuple(input.shape)}")
         if input.shape[-1] != self.input_size:
             raise ValueError(f"{cls}: input.size(-1) must be equal to input_size. Expected "
                              f"{self.input_size}, got {input.shape[-1]} (input of shape "
@@ -146,9 +174,11 @@ class RNNBase(Module):
         if input.dtype != w.dtype:
             raise TypeError(f"{cls}: input has dtype {input.dtype.name} but the parameters "
                             f"have {w.dtype.name}")
-        unbatched = input.ndim == 2
-        x = input.unsqueeze(1) if unbatched else (
-            input.transpose(0, 1) if self.batch_first else input)
+
+    def _forward_time_major(self, x: Tensor, hx, lengths, unbatched: bool):
+        """x (T, B, I) (B = 1 for unbatched input, whose hx has no batch dim):
+        checks lengths and hx, runs the layers; (output (T, B, *), h_n or (h_n, c_n))."""
+        cls = type(self).__name__
         steps, batch = x.shape[0], x.shape[1]
         if lengths is not None:
             if unbatched and isinstance(lengths, (int, np.integer)):
@@ -178,11 +208,9 @@ class RNNBase(Module):
                 c0 = c0.unsqueeze(1) if c0 is not None else None
         out, h_n, c_n = self._run(x, h0, c0, lengths)
         if unbatched:
-            out, h_n = out.squeeze(1), h_n.squeeze(1)
+            h_n = h_n.squeeze(1)
             c_n = c_n.squeeze(1) if c_n is not None else None
-        elif self.batch_first:
-            out = out.transpose(0, 1)
-        return (out, (h_n, c_n)) if self.mode == "lstm" else (out, h_n)
+        return out, ((h_n, c_n) if self.mode == "lstm" else h_n)
 
     def _run(self, x: Tensor, h0, c0, lengths):
         """The stacked layers over x (T, B, I) from h0/c0 ((L * D, B, H) or None), with

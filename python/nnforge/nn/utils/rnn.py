@@ -86,17 +86,35 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
         order = np.argsort(-lens, kind="stable")
         lens = lens[order]
     batch_sizes = (lens[None, :] > np.arange(lens[0])[:, None]).sum(1)
-    # Row t * B + b of the flattened (T * B, *) input, in packed order.
-    src_batch = np.arange(batch) if order is None else order
-    rows = np.concatenate([t * batch + src_batch[:n] for t, n in enumerate(batch_sizes)])
-    flat = reshape(input, (steps * batch,) + tuple(input.shape[2:]))
-    data = index_select(flat, 0, from_numpy(rows.astype(np.int64)))
+    data = _gather_packed(input, batch_sizes, order)
     sorted_idx = unsorted_idx = None
     if order is not None:
         sorted_idx = from_numpy(order.astype(np.int64))
         unsorted_idx = from_numpy(np.argsort(order).astype(np.int64))
     return PackedSequence(data, from_numpy(batch_sizes.astype(np.int64)), sorted_idx,
                           unsorted_idx)
+
+
+def _gather_packed(padded: Tensor, batch_sizes: np.ndarray, order) -> Tensor:
+    """The packed ``data`` of a time-major padded batch (T, B, *): step t of the
+    first batch_sizes[t] sequences in sorted order (``order`` maps sorted
+    positions to batch rows; None when the batch is already sorted)."""
+    steps, batch = padded.shape[0], padded.shape[1]
+    # Row t * B + b of the flattened (T * B, *) input, in packed order.
+    src_batch = np.arange(batch) if order is None else np.asarray(order)
+    rows = np.concatenate([t * batch + src_batch[:n] for t, n in enumerate(batch_sizes)])
+    flat = reshape(padded, (steps * batch,) + tuple(padded.shape[2:]))
+    return index_select(flat, 0, from_numpy(rows.astype(np.int64)))
+
+
+def repack_like(padded: Tensor, like: PackedSequence) -> PackedSequence:
+    """A time-major padded batch (T, B, *) in the caller's batch order, packed
+    with ``like``'s batch sizes and order: how a recurrent layer returns its
+    output for a PackedSequence input."""
+    sizes = like.batch_sizes.numpy()
+    order = None if like.sorted_indices is None else like.sorted_indices.numpy()
+    return PackedSequence(_gather_packed(padded, sizes, order), like.batch_sizes,
+                          like.sorted_indices, like.unsorted_indices)
 
 
 def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
