@@ -60,12 +60,18 @@ class Attention(nn.Module):
             raise ValueError(f"Attention: 'dot' needs keys and queries of one size, got "
                              f"{key_size} and {query_size}")
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None) -> Tensor:
+    def prepare(self, keys: Tensor) -> Tensor:
+        """The part of the score that depends on the keys alone (W_h h_j + b for
+        additive, W h_j for general, h_j for dot): computed once per source
+        sequence, not once per decoder step."""
+        return keys if self.kind == "dot" else self.key_proj(keys)
+
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None,
+                prepared: Tensor | None = None) -> Tensor:
+        k = self.prepare(keys) if prepared is None else prepared
         if self.kind == "additive":
-            e = self.v((self.query_proj(query).unsqueeze(1) + self.key_proj(keys)).tanh())
-            scores = e.squeeze(-1)
+            scores = self.v((self.query_proj(query).unsqueeze(1) + k).tanh()).squeeze(-1)
         else:
-            k = self.key_proj(keys) if self.kind == "general" else keys
             scores = (k @ query.unsqueeze(-1)).squeeze(-1)
         if mask is not None:
             scores = scores.masked_fill(~mask, -math.inf)
@@ -127,20 +133,26 @@ class Seq2Seq(nn.Module):
         keys = self.key_proj(out) if self.attention_kind == "dot" else out
         return keys, mask, state
 
+    def prepare(self, keys: Tensor):
+        """The attention's key projection, done once per source (None without attention)."""
+        return None if self.attention is None else self.attention.prepare(keys)
+
     # ---------------------------------------------------------------- one decoder step
-    def step(self, prev_tokens: Tensor, state, keys: Tensor, mask: Tensor) -> tuple:
-        """(logits (B, V), new state, attention weights (B, S) or None)."""
+    def step(self, prev_tokens: Tensor, state, keys: Tensor, mask: Tensor,
+             prepared: Tensor | None = None) -> tuple:
+        """(logits (B, V), new state, attention weights (B, S) or None); ``prepared``
+        is ``self.prepare(keys)`` (computed here when not given)."""
         emb = self.tgt_embed(prev_tokens)
         s_prev = state[0] if isinstance(state, tuple) else state
         weights = None
         if self.attention_kind == "additive":
-            weights = self.attention(s_prev, keys, mask)
+            weights = self.attention(s_prev, keys, mask, prepared)
             context = (weights.unsqueeze(1) @ keys).squeeze(1)
             emb = cat([emb, context], -1)
         state = self.decoder(emb, state)
         s = state[0] if isinstance(state, tuple) else state
         if self.attention_kind in ("dot", "general"):
-            weights = self.attention(s, keys, mask)
+            weights = self.attention(s, keys, mask, prepared)
             context = (weights.unsqueeze(1) @ keys).squeeze(1)
             s = self.combine(cat([context, s], -1)).tanh()
         return self.out(s), state, weights
@@ -148,11 +160,12 @@ class Seq2Seq(nn.Module):
     def forward(self, src: Tensor, src_lengths, tgt_in: Tensor,
                 teacher_forcing: float = 1.0, generator=None) -> Tensor:
         keys, mask, state = self.encode(src, src_lengths)
+        prepared = self.prepare(keys)
         rng = _rng(generator)
         logits = []
         prev = tgt_in[:, 0]
         for t in range(tgt_in.shape[1]):
-            step_logits, state, _ = self.step(prev, state, keys, mask)
+            step_logits, state, _ = self.step(prev, state, keys, mask, prepared)
             logits.append(step_logits)
             if t + 1 < tgt_in.shape[1]:
                 use_truth = teacher_forcing >= 1.0 or rng.random() < teacher_forcing
@@ -165,11 +178,12 @@ class Seq2Seq(nn.Module):
         """(token ids (B, <= max_len) int64 numpy, attention (B, steps, S) numpy or None):
         the most likely token at every step, until every row has written EOS."""
         keys, mask, state = self.encode(src, src_lengths)
+        prepared = self.prepare(keys)
         prev = full((src.shape[0],), self.bos_id, dtype=src.dtype)
         tokens, attn = [], []
         done = np.zeros(src.shape[0], dtype=bool)
         for _ in range(max_len):
-            logits, state, weights = self.step(prev, state, keys, mask)
+            logits, state, weights = self.step(prev, state, keys, mask, prepared)
             prev = logits.argmax(-1)
             tokens.append(prev.numpy())
             if weights is not None:
@@ -187,28 +201,74 @@ class Seq2Seq(nn.Module):
         None). Hypotheses are ranked by log-probability / length ** length_penalty."""
         if src.shape[0] != 1:
             raise ValueError(f"Seq2Seq.beam_search: decodes one sequence at a time, got a batch "
-                             f"of {src.shape[0]}")
-        keys, mask, state = self.encode(src, [src_length])
-        # Each hypothesis: (log-prob, tokens, state, attention rows, finished)
-        beams = [(0.0, [], state, [], False)]
-        for _ in range(max_len):
-            candidates = []
-            for logp, toks, st, att, finished in beams:
-                if finished:
-                    candidates.append((logp, toks, st, att, True))
-                    continue
-                prev = full((1,), toks[-1] if toks else self.bos_id, dtype=src.dtype)
-                logits, new_state, weights = self.step(prev, st, keys, mask)
-                log_probs = F.log_softmax(logits, -1)[0].numpy()
-                for tok in np.argsort(-log_probs)[:beam]:
-                    row = [] if weights is None else [weights[0].numpy()]
-                    candidates.append((logp + float(log_probs[tok]), toks + [int(tok)],
-                                       new_state, att + row, int(tok) == self.eos_id))
+                             f"of {src.shape[0]} (use beam_search_batch)")
+        tokens, attn = self.beam_search_batch(src, [src_length], beam, max_len, length_penalty)
+        return tokens[0], (None if attn is None else attn[0])
 
-            def score(c):
-                return c[0] / (max(len(c[1]), 1) ** length_penalty)
-            beams = sorted(candidates, key=score, reverse=True)[:beam]
-            if all(b[4] for b in beams):
+    @no_grad()
+    def beam_search_batch(self, src: Tensor, src_lengths, beam: int = 4, max_len: int = 20,
+                          length_penalty: float = 0.0) -> tuple:
+        """Beam search for a batch ``src`` (B, S), all ``beam`` hypotheses of all
+        sources decoded as one batch of B * beam rows: (B lists of token ids, each
+        ending with EOS when one was written; B attention arrays (steps, S) or None).
+
+        Each step extends every live hypothesis by every token, scores a candidate
+        by its summed log-probability / length ** length_penalty and keeps the
+        best ``beam`` per source. A finished hypothesis (it wrote EOS) is carried
+        over unchanged as one candidate, so it competes with the live ones."""
+        if beam < 1:
+            raise ValueError(f"Seq2Seq.beam_search: beam must be >= 1, got {beam}")
+        batch = src.shape[0]
+        keys, mask, state = self.encode(src, src_lengths)
+        rows = np.repeat(np.arange(batch), beam)            # hypothesis row -> its source
+        keys, mask = keys[rows], mask[rows]
+        state = _gather_state(state, rows)
+        prepared = self.prepare(keys)
+        logp = np.full((batch, beam), -np.inf)
+        logp[:, 0] = 0.0                                     # one start hypothesis per source
+        length = np.zeros((batch, beam), dtype=np.int64)
+        finished = np.zeros((batch, beam), dtype=bool)
+        tokens = np.zeros((batch, beam, 0), dtype=np.int64)
+        attn = None
+        prev = full((batch * beam,), self.bos_id, dtype=src.dtype)
+        for t in range(max_len):
+            logits, state, weights = self.step(prev, state, keys, mask, prepared)
+            step_logp = F.log_softmax(logits, -1).numpy().astype(np.float64)
+            vocab = step_logp.shape[-1]
+            step_logp = step_logp.reshape(batch, beam, vocab)
+            # A finished hypothesis has one continuation (EOS as padding), at no cost.
+            step_logp[finished] = -np.inf
+            step_logp[finished, self.eos_id] = 0.0
+            total = logp[:, :, None] + step_logp                       # (B, beam, V)
+            new_len = np.where(finished, length, t + 1)[:, :, None]
+            rank = total / np.maximum(new_len, 1) ** length_penalty
+            best = np.argsort(-rank.reshape(batch, -1), axis=1, kind="stable")[:, :beam]
+            src_beam, tok = best // vocab, best % vocab
+            b_idx = np.arange(batch)[:, None]
+            was_finished = finished[b_idx, src_beam]
+            logp = total.reshape(batch, -1)[b_idx, best]
+            length = np.where(was_finished, length[b_idx, src_beam], t + 1)
+            finished = was_finished | (tok == self.eos_id)
+            tokens = np.concatenate([tokens[b_idx, src_beam], tok[:, :, None]], axis=2)
+            flat = (b_idx * beam + src_beam).reshape(-1)
+            state = _gather_state(state, flat)
+            if weights is not None:
+                w = weights.numpy().reshape(batch, beam, 1, -1)
+                attn = w if attn is None else np.concatenate([attn, w], axis=2)
+                attn = attn[b_idx, src_beam]
+            prev = from_numpy(np.ascontiguousarray(tok.reshape(-1)))
+            if finished.all():
                 break
-        best = beams[0]
-        return best[1], (np.stack(best[3]) if best[3] else None)
+        score = logp / np.maximum(length, 1) ** length_penalty
+        top = np.argmax(score, axis=1)
+        out_tokens = [tokens[b, top[b], :length[b, top[b]]].tolist() for b in range(batch)]
+        out_attn = None if attn is None else [attn[b, top[b], :length[b, top[b]]]
+                                              for b in range(batch)]
+        return out_tokens, out_attn
+
+
+def _gather_state(state, rows: np.ndarray):
+    """The decoder state (a tensor, or a tuple for LSTM) at the given batch rows."""
+    if isinstance(state, tuple):
+        return tuple(s[rows] for s in state)
+    return state[rows]
