@@ -31,7 +31,8 @@ void bind_rnn(pybind11::module_& m_cpu);
 // nnforge._C.cpu: sdpa_* fused scaled dot-product attention (bindings/attention.cpp).
 void bind_attention(pybind11::module_& m_cpu);
 
-// nnforge._C.cpu: layer_norm_*, softmax_* fused row kernels (bindings/layernorm.cpp).
+// nnforge._C.cpu: layer_norm_forward/backward, softmax_forward/backward (log=True:
+// log-softmax), fused row kernels (bindings/layernorm.cpp).
 void bind_layernorm(pybind11::module_& m_cpu);
 
 // nnforge._C.cpu: gemm, gemm_config (bindings/gemm.cpp).
