@@ -19,7 +19,8 @@ import os
 import numpy as np
 
 __all__ = ["plot_history", "image_grid", "have_matplotlib", "plot_filters", "feature_maps",
-           "plot_feature_maps", "plot_confusion_matrix", "plot_attention", "plot_gradient_norms"]
+           "plot_feature_maps", "plot_confusion_matrix", "plot_attention", "plot_gradient_norms",
+           "plot_curves"]
 
 _INSTALL_HINT = "install nnforge[plot] (pip install 'nnforge[plot]') or matplotlib itself"
 
@@ -400,25 +401,40 @@ def plot_attention(weights, path, *, source=None, target=None, title: str | None
     return _save(fig, path, "plot_attention")
 
 
-def plot_gradient_norms(curves: dict, path, *, title: str | None = None) -> str:
-    """Saves curves of a gradient norm against the time step, one per name
-    (e.g. {"tanh RNN": norms, "LSTM": norms} with norms[t] = ||dL/dh_t||) on a
-    log scale, where vanishing shows as a straight fall. Returns the path."""
+def plot_curves(curves: dict, path, *, xlabel: str, ylabel: str, log: bool = True,
+                title: str | None = None, op: str = "plot_curves") -> str:
+    """Saves named 1-D curves against their index on one axis (a log y axis by
+    default; non-positive and non-finite values are left out, so a loss that went
+    to NaN simply stops). Returns the path."""
     if not curves:
-        raise ValueError("plot_gradient_norms: no curves given")
-    fig = _figure("plot_gradient_norms", (6.0, 3.6))
+        raise ValueError(f"{op}: no curves given")
+    fig = _figure(op, (6.0, 3.6))
     ax = fig.add_subplot(1, 1, 1)
     for name, values in curves.items():
         v = np.asarray(values, dtype=np.float64)
         if v.ndim != 1:
-            raise ValueError(f"plot_gradient_norms: curve {name!r} must be 1-D, got {v.shape}")
-        ax.plot(np.arange(len(v)), np.where(v > 0, v, np.nan), label=str(name))
-    ax.set_yscale("log")
-    ax.set_xlabel("time step t")
-    ax.set_ylabel("||dL/dh_t||")
+            raise ValueError(f"{op}: curve {name!r} must be 1-D, got {v.shape}")
+        keep = np.isfinite(v) & (v > 0) if log else np.isfinite(v)
+        line, = ax.plot(np.arange(len(v)), np.where(keep, v, np.nan), label=str(name))
+        if keep.any() and not np.isfinite(v).all():   # mark where a diverging curve stops
+            last = int(np.flatnonzero(keep)[-1])
+            ax.plot([last], [v[last]], marker="x", markersize=9, color=line.get_color())
+            ax.annotate(" then inf/NaN", (last, v[last]), color=line.get_color(), fontsize=8)
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend()
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    return _save(fig, path, "plot_gradient_norms")
+    return _save(fig, path, op)
+
+
+def plot_gradient_norms(curves: dict, path, *, title: str | None = None) -> str:
+    """Saves curves of a gradient norm against the time step, one per name
+    (e.g. {"tanh RNN": norms, "LSTM": norms} with norms[t] = ||dL/dh_t||) on a
+    log scale, where vanishing shows as a straight fall. Returns the path."""
+    return plot_curves(curves, path, xlabel="time step t", ylabel="||dL/dh_t||", title=title,
+                       op="plot_gradient_norms")
