@@ -11,6 +11,7 @@ from .padding import PadCollate, pad_sequence, pad_to_length
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
 from .splits import stratified_split, train_val_test_split
+from .vocab import Vocab
 
 __all__ = ["date_pairs", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "IterableDataset",
            "ChainDataset", "random_split",
@@ -19,4 +20,4 @@ __all__ = ["date_pairs", "Dataset", "TensorDataset", "Subset", "ConcatDataset", 
            "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
            "pad_sequence", "pad_to_length", "PadCollate",
            "stratified_split", "train_val_test_split",
-           "datasets", "files", "load_digits", "digits_split", "CharVocab", "windowed"]
+           "datasets", "files", "load_digits", "digits_split", "CharVocab", "Vocab", "windowed"]
