@@ -301,9 +301,19 @@ def logsumexp(a, axis, keepdims=False):
     return ensure_array(out)
 
 
+def _softmax_in_kernel(a) -> bool:
+    """Whether the fused kernel (cpu_layernorm.softmax_kernel) takes ``a``: float
+    arrays with at least one dim. It walks any axis of a C-contiguous array in
+    place, so a non-contiguous input costs one copy (still fewer passes than
+    numpy's max / subtract / exp / sum / divide)."""
+    return a.ndim > 0 and a.dtype.kind == "f" and a.dtype.itemsize <= 8
+
+
 def softmax(a, axis):
     """e^(x - m) / sum e^(x - m), m the max; a row of all -inf or holding +inf
     gives nan, as in PyTorch."""
+    if _softmax_in_kernel(a):
+        return softmax_kernel(a, axis)  # from cpu_layernorm (imported at the end)
     with _quiet():
         e = np.exp(a - _max_or_neg_inf(a, axis))
         return e / np.sum(e, axis=axis, keepdims=True)
@@ -311,6 +321,8 @@ def softmax(a, axis):
 
 def log_softmax(a, axis):
     """(x - m) - log sum e^(x - m), m the max (nan rows as in ``softmax``)."""
+    if _softmax_in_kernel(a):
+        return softmax_kernel(a, axis, log=True)
     with _quiet():
         shifted = a - _max_or_neg_inf(a, axis)
         return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))

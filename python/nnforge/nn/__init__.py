@@ -27,7 +27,9 @@ from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDi
 from . import utils
 # Convolution, pooling and normalization layers: each file lists its layers in __all__.
 from . import batchnorm as _batchnorm, conv as _conv, pooling as _pooling, rnn as _rnn
+from . import normalization as _normalization
 from .batchnorm import *  # noqa: F401,F403
+from .normalization import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
@@ -45,3 +47,4 @@ __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "
            "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
            "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]
 __all__ += _conv.__all__ + _pooling.__all__ + _batchnorm.__all__ + _rnn.__all__
+__all__ += _normalization.__all__

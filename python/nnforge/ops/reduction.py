@@ -231,9 +231,7 @@ class Softmax(Function):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        be = ctx.backend
-        dot = be.sum(be.multiply(g, y), axis=ctx.dim, keepdims=True)
-        return be.multiply(y, be.subtract(g, dot)), None
+        return ctx.backend.softmax_backward(g, y, ctx.dim), None
 
 
 class LogSoftmax(Function):
@@ -248,9 +246,7 @@ class LogSoftmax(Function):
     @staticmethod
     def backward(ctx, g):
         y, = ctx.saved_tensors
-        be = ctx.backend
-        total = be.sum(g, axis=ctx.dim, keepdims=True)
-        return be.subtract(g, be.multiply(be.exp(y), total)), None
+        return ctx.backend.log_softmax_backward(g, y, ctx.dim), None
 
 
 def _count(shape, dims) -> int:
