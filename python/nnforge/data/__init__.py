@@ -1,7 +1,7 @@
 """Data: data sets, samplers, the DataLoader, padding, splits, the real data
 bundled with nnforge (``nnforge.data.datasets``) and loaders for the user's
-own files (``nnforge.data.files``)."""
-from . import dates, datasets, files
+own files (``nnforge.data.files``), vocabularies and tokenizers."""
+from . import dates, datasets, files, tokenizers
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
                       TensorDataset, random_split)
 from .dates import date_pairs
@@ -11,6 +11,7 @@ from .padding import PadCollate, pad_sequence, pad_to_length
 from .sampler import (BatchSampler, RandomSampler, Sampler, SequentialSampler,
                       SubsetRandomSampler, WeightedRandomSampler)
 from .splits import stratified_split, train_val_test_split
+from .tokenizers import ByteBPETokenizer, CharTokenizer, load_tokenizer
 from .vocab import Vocab
 
 __all__ = ["date_pairs", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "IterableDataset",
@@ -20,4 +21,5 @@ __all__ = ["date_pairs", "Dataset", "TensorDataset", "Subset", "ConcatDataset", 
            "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
            "pad_sequence", "pad_to_length", "PadCollate",
            "stratified_split", "train_val_test_split",
-           "datasets", "files", "load_digits", "digits_split", "CharVocab", "Vocab", "windowed"]
+           "datasets", "files", "load_digits", "digits_split", "CharVocab", "Vocab", "windowed",
+           "tokenizers", "CharTokenizer", "ByteBPETokenizer", "load_tokenizer"]
