@@ -25,7 +25,8 @@ from .sparse import Embedding
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
 from . import utils
-# Convolution, pooling and normalization layers: each file lists its layers in __all__.
+# Convolution, pooling, normalization, recurrent and attention layers: each file lists
+# its layers in __all__.
 from . import batchnorm as _batchnorm, conv as _conv, pooling as _pooling, rnn as _rnn
 from . import normalization as _normalization
 from .batchnorm import *  # noqa: F401,F403
@@ -33,6 +34,9 @@ from .normalization import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
+from . import attention as _attention, transformer as _transformer
+from .attention import *  # noqa: F401,F403
+from .transformer import *  # noqa: F401,F403
 
 __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList",
            "ModuleDict", "ParameterList", "ParameterDict", "Identity", "Linear", "Flatten",
@@ -47,4 +51,4 @@ __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "
            "MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "BCELoss", "BCEWithLogitsLoss",
            "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]
 __all__ += _conv.__all__ + _pooling.__all__ + _batchnorm.__all__ + _rnn.__all__
-__all__ += _normalization.__all__
+__all__ += _normalization.__all__ + _attention.__all__ + _transformer.__all__

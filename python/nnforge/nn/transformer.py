@@ -1,0 +1,2 @@
+"""Transformer layers (being written)."""
+__all__: list = []
