@@ -26,6 +26,8 @@ from ..ops._util import cast_to
 from ..tensor import Tensor
 # Convolution, pooling and normalization: each ops file lists its functions in __all__.
 from ..ops import conv as _conv, normalization as _norm, pool as _pool, upsample as _upsample
+from ..ops import attention as _attention
+from ..ops.attention import scaled_dot_product_attention  # noqa: F401
 from ..ops.conv import *  # noqa: F401,F403
 from ..ops.normalization import *  # noqa: F401,F403
 from ..ops.pool import *  # noqa: F401,F403
@@ -42,7 +44,7 @@ __all__ = [
     "binary_cross_entropy_with_logits", "kl_div", "nll_loss", "cross_entropy",
     "zero_one_loss", "accuracy",
 ]
-__all__ += _conv.__all__ + _pool.__all__ + _norm.__all__
+__all__ += _conv.__all__ + _pool.__all__ + _norm.__all__ + _attention.__all__
 
 # ---------------------------------------------------------------- re-exported ops
 linear = linalg.linear
