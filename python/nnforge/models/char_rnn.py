@@ -15,15 +15,11 @@ optionally only among the ``top_k`` most likely characters.
 """
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
 from .. import nn
 from ..autograd.grad_mode import no_grad
 from ..ops.creation import tensor
-from ..random import _rng
 from ..tensor import Tensor
+from .sampling import check_sampling, sample_next
 
 _CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 
@@ -52,30 +48,19 @@ class CharRNN(nn.Module):
 
     @no_grad()
     def generate(self, prompt_ids, length: int, temperature: float = 1.0,
-                 top_k: int | None = None, generator=None) -> list:
+                 top_k: int | None = None, generator=None, top_p: float | None = None) -> list:
         """``length`` new character ids after ``prompt_ids`` (a non-empty list of ints),
-        sampled at ``temperature`` from the ``top_k`` most likely (all when None);
-        temperature 0 picks the most likely character (greedy)."""
+        sampled at ``temperature`` from the ``top_k`` most likely (all when None) or
+        the ``top_p`` nucleus; temperature 0 picks the most likely character (greedy)."""
         if not prompt_ids:
             raise ValueError("CharRNN.generate: the prompt must hold at least one character")
-        if temperature < 0:
-            raise ValueError(f"CharRNN.generate: temperature must be >= 0, got {temperature}")
+        check_sampling("CharRNN.generate", temperature, top_k, top_p)
         was_training = self.training
         self.eval()
-        rng = _rng(generator)
         logits, state = self(tensor([list(prompt_ids)]))
         out = []
         for _ in range(length):
-            z = logits[0, -1].numpy().astype(np.float64)
-            if temperature == 0:
-                nxt = int(z.argmax())
-            else:
-                z = z / temperature
-                if top_k is not None and top_k < len(z):
-                    cut = np.partition(z, -top_k)[-top_k]
-                    z = np.where(z >= cut, z, -math.inf)
-                p = np.exp(z - z.max())
-                nxt = int(rng.choice(len(p), p=p / p.sum()))
+            nxt = sample_next(logits[0, -1].numpy(), temperature, top_k, top_p, generator)
             out.append(nxt)
             logits, state = self(tensor([[nxt]]), state)
         self.train(was_training)

@@ -34,8 +34,9 @@ from .normalization import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .pooling import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
-from . import attention as _attention, transformer as _transformer
+from . import attention as _attention, positional as _positional, transformer as _transformer
 from .attention import *  # noqa: F401,F403
+from .positional import *  # noqa: F401,F403
 from .transformer import *  # noqa: F401,F403
 
 __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "ModuleList",
@@ -52,3 +53,4 @@ __all__ = ["functional", "init", "utils", "Parameter", "Module", "Sequential", "
            "KLDivLoss", "NLLLoss", "CrossEntropyLoss"]
 __all__ += _conv.__all__ + _pooling.__all__ + _batchnorm.__all__ + _rnn.__all__
 __all__ += _normalization.__all__ + _attention.__all__ + _transformer.__all__
+__all__ += _positional.__all__
