@@ -45,6 +45,11 @@ def test_held_out_sources_are_disjoint_from_training():
     # The recorded format is the one that writes the pair.
     import datetime as dt
     assert all(FORMATS[f](dt.date.fromisoformat(t)) == s for s, t, f in test)
+    # Every compact date is a training source: no test set can be drawn.
+    first = dt.date(1950, 1, 1)
+    every = {FORMATS["compact"](first + dt.timedelta(days=k)) for k in range(36525)}
+    with pytest.raises(ValueError, match="cannot find 10 test sources"):
+        recipe.held_out_pairs(every, 10, seed=1, formats=["compact"])
 
 
 def test_batched_beam_search_matches_one_at_a_time_and_greedy():

@@ -89,6 +89,9 @@ def held_out_pairs(train_sources, n: int, seed: int, formats=None) -> tuple:
     names = list(FORMATS) if formats is None else list(formats)
     draw = 2 * n + 100
     while len(kept) < n:
+        if draw > 16 * (2 * n + 100):
+            raise ValueError(f"held_out_pairs: cannot find {n} test sources outside the "
+                             f"{len(seen)} training sources in formats {names}")
         pairs = date_pairs(draw, seed=seed, formats=names)
         kept, dropped, taken = [], 0, set()
         for (src, tgt), fmt in zip(pairs, pair_formats(pairs, names)):
