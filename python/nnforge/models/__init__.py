@@ -3,6 +3,7 @@ from .autoencoder import (Autoencoder, DenoisingAutoencoder, SparseAutoencoder, 
                           l1_activity, reconstruction_error)
 from .char_rnn import CharRNN
 from .conv_autoencoder import ConvAutoencoder
+from .gpt import GPT, KVCache
 from .gan import GAN, Discriminator, Generator, discriminator_loss, generator_loss
 from .lenet import LeNet5
 from .mlp import MLP
@@ -18,4 +19,4 @@ __all__ = ["MLP", "Perceptron", "surrogate_loss",
            "kl_sparsity", "l1_activity", "VAE", "vae_loss",
            "GAN", "Generator", "Discriminator", "generator_loss", "discriminator_loss",
            "LeNet5", "ResNet", "BasicBlock", "RCNN", "RecurrentConv2d", "ConvAutoencoder",
-           "CharRNN", "Seq2Seq", "Attention", "ManyToOne"]
+           "CharRNN", "Seq2Seq", "Attention", "ManyToOne", "GPT", "KVCache"]

@@ -1,0 +1,222 @@
+"""GPT: a decoder-only Transformer language model (Radford et al. 2018, 2019).
+
+Tokens x_1..x_T are embedded, given positions, and passed through n_layer
+pre-norm blocks; a final LayerNorm and a linear head (tied to the token
+embedding) give the logits of the next token at every position:
+
+    h_0 = E[x] (+ P[positions])
+    h_l = h_{l-1} + Attn(LN1(h_{l-1}))          causal: position t sees 1..t
+    h_l = h_l + MLP(LN2(h_l)),   MLP(u) = W_2 GELU(W_1 u),  4 x d_model wide
+    logits = LN_f(h_L) E^T
+
+Attention heads run in the fused kernel (``F.scaled_dot_product_attention``,
+``is_causal``). ``n_kv_head`` < ``n_head`` gives grouped-query attention
+(Ainslie et al. 2023): groups of query heads share one key/value head, which
+shrinks the KV cache. ``positions`` picks learned (GPT-2), sinusoidal or
+rotary (RoPE) positions.
+
+Generation appends one token at a time. Without a cache every step reruns
+the whole context; with a ``KVCache`` each layer keeps the keys and values of
+the tokens seen so far, so a step computes only the new token's row: O(T)
+work per token instead of O(T^2). Both give the same tokens (tested).
+Initialization as GPT-2: N(0, 0.02) weights, zero biases, and the residual
+output projections scaled by 1/sqrt(2 n_layer).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import nn
+from ..autograd.grad_mode import no_grad
+from ..nn import functional as F
+from ..ops.creation import from_numpy, tensor
+from ..ops.shape import cat
+from ..tensor import Tensor
+from .sampling import check_sampling, sample_next
+
+__all__ = ["GPT", "KVCache", "CausalSelfAttention", "GPTBlock"]
+
+POSITIONS = ("learned", "sinusoidal", "rotary")
+
+
+class KVCache:
+    """Per-layer keys and values of the tokens processed so far, (B, n_kv_head, S,
+    head_dim) each; ``len(cache)`` is S. Pass the same cache to successive
+    ``GPT.forward`` calls; it grows in place."""
+
+    def __init__(self, n_layer: int):
+        self.layers: list = [None] * n_layer
+
+    def __len__(self) -> int:
+        last = self.layers[-1]      # the last layer is updated last: complete steps only
+        return 0 if last is None else last[0].shape[2]
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple:
+        """Appends the new steps' k, v (B, Hkv, T, D); returns all of them."""
+        old = self.layers[layer]
+        if old is not None:
+            k, v = cat([old[0], k], 2), cat([old[1], v], 2)
+        self.layers[layer] = (k, v)
+        return k, v
+
+
+class CausalSelfAttention(nn.Module):
+    """Masked multi-head self-attention with a fused q/k/v projection ``qkv`` and an
+    output projection ``proj``; optional rotary positions and grouped KV heads."""
+
+    def __init__(self, d_model: int, n_head: int, n_kv_head: int | None = None,
+                 dropout: float = 0.0, bias: bool = True, rotary=None):
+        super().__init__()
+        n_kv_head = n_head if n_kv_head is None else n_kv_head
+        if d_model % n_head or n_head % n_kv_head:
+            raise ValueError(f"CausalSelfAttention: d_model ({d_model}) must be divisible by "
+                             f"n_head ({n_head}), and n_head by n_kv_head ({n_kv_head})")
+        self.n_head, self.n_kv_head, self.head_dim = n_head, n_kv_head, d_model // n_head
+        self.qkv = nn.Linear(d_model, d_model + 2 * n_kv_head * self.head_dim, bias=bias)
+        self.proj = nn.Linear(d_model, d_model, bias=bias)
+        self.dropout = dropout
+        self.rotary = rotary
+
+    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0,
+                past: int = 0) -> Tensor:
+        """x (B, T, d_model) at positions past .. past + T - 1; with a cache, its
+        first ``past`` steps hold this layer's earlier keys and values."""
+        b, t, d = x.shape
+        hd, kv = self.head_dim, self.n_kv_head * self.head_dim
+        qkv = self.qkv(x)
+        q = qkv[..., :d].reshape(b, t, self.n_head, hd).transpose(1, 2)
+        k = qkv[..., d:d + kv].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
+        v = qkv[..., d + kv:].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
+        if self.rotary is not None:
+            q, k = self.rotary(q, past), self.rotary(k, past)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+        p = self.dropout if self.training else 0.0
+        gqa = self.n_kv_head != self.n_head
+        if past == 0:
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True,
+                                               enable_gqa=gqa)
+        else:
+            # New token i (at position past + i) sees keys 0 .. past + i: the causal mask
+            # aligned to the bottom-right corner (all keys when t == 1).
+            mask = None
+            if t > 1:
+                allowed = np.arange(past + t)[None, :] <= past + np.arange(t)[:, None]
+                mask = from_numpy(allowed)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
+                                               enable_gqa=gqa)
+        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+class GPTBlock(nn.Module):
+    """Pre-norm Transformer decoder block without cross-attention."""
+
+    def __init__(self, d_model: int, n_head: int, n_kv_head: int | None, dropout: float,
+                 bias: bool, rotary):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d_model, bias=bias)
+        self.attn = CausalSelfAttention(d_model, n_head, n_kv_head, dropout, bias, rotary)
+        self.ln2 = nn.LayerNorm(d_model, bias=bias)
+        self.mlp = nn.Sequential(nn.Linear(d_model, 4 * d_model, bias=bias), nn.GELU(),
+                                 nn.Linear(4 * d_model, d_model, bias=bias))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0,
+                past: int = 0) -> Tensor:
+        x = x + self.drop(self.attn(self.ln1(x), cache, layer, past))
+        return x + self.drop(self.mlp(self.ln2(x)))
+
+
+class GPT(nn.Module):
+    """``GPT(vocab_size, block_size=256, n_layer=6, n_head=6, d_model=384,
+    dropout=0.0, bias=True, positions="learned", n_kv_head=None,
+    tie_weights=True)``. ``forward(idx (B, T) int64, kv_cache=None)`` -> logits
+    (B, T, vocab_size)."""
+
+    def __init__(self, vocab_size: int, block_size: int = 256, n_layer: int = 6,
+                 n_head: int = 6, d_model: int = 384, dropout: float = 0.0, bias: bool = True,
+                 positions: str = "learned", n_kv_head: int | None = None,
+                 tie_weights: bool = True):
+        super().__init__()
+        if positions not in POSITIONS:
+            raise ValueError(f"GPT: positions must be one of {POSITIONS}, got {positions!r}")
+        self.vocab_size, self.block_size, self.n_layer = vocab_size, block_size, n_layer
+        self.positions = positions
+        self.tok_emb = nn.Embedding(vocab_size, d_model)
+        rotary = None
+        if positions == "learned":
+            self.pos = nn.LearnedPositionalEmbedding(block_size, d_model)
+        elif positions == "sinusoidal":
+            self.pos = nn.SinusoidalPositionalEncoding(d_model, block_size)
+        else:
+            self.pos = None
+            rotary = nn.RotaryEmbedding(d_model // n_head, block_size)
+        self.drop = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList([GPTBlock(d_model, n_head, n_kv_head, dropout, bias, rotary)
+                                     for _ in range(n_layer)])
+        self.ln_f = nn.LayerNorm(d_model, bias=bias)
+        self.head = nn.Linear(d_model, vocab_size, bias=False)
+        self._init_weights()
+        if tie_weights:
+            self.head.weight = self.tok_emb.weight
+
+    def _init_weights(self) -> None:
+        for name, p in self.named_parameters():
+            if name.endswith("bias"):
+                nn.init.zeros_(p)
+            elif p.ndim == 2:
+                std = 0.02
+                if name.endswith("attn.proj.weight") or name.endswith("mlp.2.weight"):
+                    std /= math.sqrt(2 * self.n_layer)   # residual branches (GPT-2)
+                nn.init.normal_(p, 0.0, std)
+
+    def forward(self, idx: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        if idx.ndim != 2:
+            raise ValueError(f"GPT: expected token ids of shape (B, T), got {tuple(idx.shape)}")
+        past = 0 if kv_cache is None else len(kv_cache)
+        if past + idx.shape[1] > self.block_size:
+            raise ValueError(f"GPT: {past} cached + {idx.shape[1]} new tokens exceed "
+                             f"block_size {self.block_size}")
+        x = self.tok_emb(idx)
+        if self.pos is not None:
+            x = self.pos(x, past)
+        x = self.drop(x)
+        for i, block in enumerate(self.blocks):
+            x = block(x, kv_cache, i, past)
+        return self.head(self.ln_f(x))
+
+    def new_cache(self) -> KVCache:
+        return KVCache(self.n_layer)
+
+    @no_grad()
+    def generate(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
+                 top_k: int | None = None, top_p: float | None = None,
+                 use_cache: bool = True, generator=None) -> list:
+        """``max_new_tokens`` ids after ``prompt_ids`` (a non-empty list of ints),
+        sampled at ``temperature`` (0: greedy) from the ``top_k`` most likely or
+        the ``top_p`` nucleus. The context is the last ``block_size`` tokens; once
+        the sequence is longer than that, each step recomputes that window (the
+        cache cannot slide: the positions of the cached keys would shift)."""
+        ids = list(prompt_ids)
+        if not ids:
+            raise ValueError("GPT.generate: the prompt must hold at least one token")
+        check_sampling("GPT.generate", temperature, top_k, top_p)
+        was_training = self.training
+        self.eval()
+        cache = self.new_cache() if use_cache else None
+        new = []
+        window = ids[-self.block_size:]
+        logits = self(tensor([window]), cache)
+        for _ in range(max_new_tokens):
+            nxt = sample_next(logits[0, -1].numpy(), temperature, top_k, top_p, generator)
+            new.append(nxt)
+            ids.append(nxt)
+            if cache is not None and len(cache) < self.block_size:
+                logits = self(tensor([[nxt]]), cache)
+            else:
+                cache = self.new_cache() if use_cache else None
+                logits = self(tensor([ids[-self.block_size:]]), cache)
+        self.train(was_training)
+        return new

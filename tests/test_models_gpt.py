@@ -1,0 +1,114 @@
+"""GPT: shapes, weight tying, causality, KV-cache generation equal to full
+recomputation (learned / sinusoidal / rotary positions, grouped KV heads, past
+block_size), sampling options, a tiny language-modelling run, errors."""
+import numpy as np
+import pytest
+
+import nnforge as nf
+from nnforge.models import GPT, KVCache
+
+
+def _small(**kw):
+    nf.manual_seed(0)
+    args = dict(block_size=16, n_layer=2, n_head=4, d_model=32)
+    args.update(kw)
+    return GPT(40, **args)
+
+
+def test_shapes_tying_and_init():
+    m = _small()
+    logits = m(nf.randint(0, 40, (3, 10)))
+    assert tuple(logits.shape) == (3, 10, 40)
+    assert m.head.weight is m.tok_emb.weight
+    names = [n for n, _ in m.named_parameters()]
+    assert "head.weight" not in names or "tok_emb.weight" not in names   # counted once
+    proj = m.blocks[0].attn.proj.weight.detach().numpy()
+    fc = m.blocks[0].mlp[0].weight.detach().numpy()
+    assert proj.std() < fc.std()          # residual projections scaled by 1/sqrt(2 n_layer)
+    untied = _small(tie_weights=False)
+    assert untied.head.weight is not untied.tok_emb.weight
+
+
+@pytest.mark.parametrize("positions", ["learned", "sinusoidal", "rotary"])
+def test_causal_future_tokens_do_not_change_the_past(positions):
+    m = _small(positions=positions).eval()
+    x = nf.randint(0, 40, (2, 12))
+    y = x.numpy().copy()
+    y[:, 8:] = (y[:, 8:] + 1) % 40
+    a, b = m(x).detach().numpy(), m(nf.from_numpy(y)).detach().numpy()
+    np.testing.assert_allclose(a[:, :8], b[:, :8], atol=1e-5)
+    assert np.abs(a[:, 8:] - b[:, 8:]).max() > 1e-3
+
+
+@pytest.mark.parametrize("positions,n_kv_head", [("learned", None), ("sinusoidal", None),
+                                                 ("rotary", 2), ("rotary", 1)])
+def test_kv_cache_logits_and_tokens_equal_full_recomputation(positions, n_kv_head):
+    m = _small(positions=positions, n_kv_head=n_kv_head).eval()
+    ids = nf.randint(0, 40, (2, 11))
+    full = m(ids).detach().numpy()
+    cache = m.new_cache()
+    parts = [m(ids[:, :4], cache), m(ids[:, 4:5], cache), m(ids[:, 5:11], cache)]
+    assert len(cache) == 11 and isinstance(cache, KVCache)
+    kv_heads = n_kv_head or 4
+    assert tuple(cache.layers[0][0].shape) == (2, kv_heads, 11, 8)
+    stepped = np.concatenate([p.detach().numpy() for p in parts], axis=1)
+    np.testing.assert_allclose(stepped, full, atol=1e-5)
+    for kw in ({"temperature": 0}, {"temperature": 0.8, "top_k": 5},
+               {"temperature": 1.0, "top_p": 0.9}):
+        # 30 new tokens after 3: runs past block_size (16), where the window slides
+        a = m.generate([1, 2, 3], 30, generator=nf.Generator().manual_seed(3), **kw)
+        b = m.generate([1, 2, 3], 30, use_cache=False, generator=nf.Generator().manual_seed(3),
+                       **kw)
+        assert a == b and len(a) == 30 and all(0 <= t < 40 for t in a)
+
+
+def test_sampling_options():
+    from nnforge.models.sampling import sample_next
+    z = np.log(np.array([0.5, 0.3, 0.15, 0.05]))
+    assert sample_next(z, temperature=0) == 0
+    g = nf.Generator().manual_seed(0)
+    draws = [sample_next(z, 1.0, top_k=2, generator=g) for _ in range(300)]
+    assert set(draws) == {0, 1}
+    draws = [sample_next(z, 1.0, top_p=0.7, generator=g) for _ in range(300)]
+    assert set(draws) == {0, 1}                      # 0.5 < 0.7 <= 0.5 + 0.3
+    draws = [sample_next(z, 1.0, top_p=0.5, generator=g) for _ in range(50)]
+    assert set(draws) == {0}
+    counts = np.bincount([sample_next(z, 1.0, generator=g) for _ in range(4000)], minlength=4)
+    np.testing.assert_allclose(counts / 4000, [0.5, 0.3, 0.15, 0.05], atol=0.03)
+
+
+def test_learns_a_tiny_corpus():
+    text = "abcdefgh" * 40
+    ids = np.array([ord(c) - 97 for c in text])
+    m = _small(n_layer=1, d_model=32, block_size=16)
+    opt = nf.optim.Adam(m.parameters(), lr=3e-3)
+    rng = np.random.default_rng(0)
+    losses = []
+    for _ in range(60):
+        starts = rng.integers(0, len(ids) - 17, size=8)
+        w = np.stack([ids[s:s + 17] for s in starts])
+        logits = m(nf.from_numpy(w[:, :-1].copy()))
+        loss = nf.nn.functional.cross_entropy(logits.reshape(-1, 40),
+                                              nf.from_numpy(w[:, 1:].reshape(-1).copy()))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.1 * losses[0]
+    assert m.generate([0], 8, temperature=0) == [1, 2, 3, 4, 5, 6, 7, 0]
+
+
+def test_errors():
+    with pytest.raises(ValueError, match="positions must be one of"):
+        GPT(10, positions="alibi")
+    with pytest.raises(ValueError, match="n_head by n_kv_head"):
+        GPT(10, n_head=4, d_model=32, n_kv_head=3)
+    m = _small()
+    with pytest.raises(ValueError, match="exceed block_size 16"):
+        m(nf.randint(0, 40, (1, 17)))
+    with pytest.raises(ValueError, match=r"expected token ids of shape \(B, T\)"):
+        m(nf.randint(0, 40, (17,)))
+    with pytest.raises(ValueError, match="top_p must be in"):
+        m.generate([1], 2, top_p=0)
+    with pytest.raises(ValueError, match="at least one token"):
+        m.generate([], 2)
