@@ -20,7 +20,7 @@ import numpy as np
 
 __all__ = ["plot_history", "image_grid", "have_matplotlib", "plot_filters", "feature_maps",
            "plot_feature_maps", "plot_confusion_matrix", "plot_attention", "plot_gradient_norms",
-           "plot_curves"]
+           "plot_curves", "plot_attention_heads"]
 
 _INSTALL_HINT = "install nnforge[plot] (pip install 'nnforge[plot]') or matplotlib itself"
 
@@ -399,6 +399,45 @@ def plot_attention(weights, path, *, source=None, target=None, title: str | None
         ax.set_title(title)
     fig.tight_layout()
     return _save(fig, path, "plot_attention")
+
+
+def plot_attention_heads(weights, path, *, tokens=None, ncols: int = 4,
+                         title: str | None = None) -> str:
+    """Saves one heat map per head of attention weights (heads, T_query, T_key), e.g.
+    ``GPT.attention_maps(ids)[layer][0]`` or MultiheadAttention's weights with
+    ``average_attn_weights=False``; ``tokens`` label both axes when the attention is
+    self-attention over them. Returns the path."""
+    w = np.asarray(weights.detach().numpy() if hasattr(weights, "detach") else weights,
+                   dtype=np.float64)
+    if w.ndim != 3 or 0 in w.shape:
+        raise ValueError(f"plot_attention_heads: expected weights (heads, query, key), got "
+                         f"shape {w.shape}")
+    heads, rows, cols = w.shape
+    if tokens is not None and len(tokens) != cols:
+        raise ValueError(f"plot_attention_heads: {len(tokens)} tokens for {cols} key positions")
+    ncols = max(1, min(ncols, heads))
+    nrows = math.ceil(heads / ncols)
+    side = max(2.2, 0.22 * cols + 1.0)
+    fig = _figure("plot_attention_heads", (side * ncols, side * nrows + (0.4 if title else 0)))
+    labels = [repr(str(t))[1:-1] or " " for t in tokens] if tokens is not None else None
+    for h in range(heads):
+        ax = fig.add_subplot(nrows, ncols, h + 1)
+        ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=max(float(w[h].max()), 1e-9),
+                  interpolation="nearest", aspect="auto")
+        ax.set_title(f"head {h}", fontsize=9)
+        if labels is not None:
+            ax.set_xticks(range(cols))
+            ax.set_xticklabels(labels, fontsize=6)
+            if rows == cols:
+                ax.set_yticks(range(rows))
+                ax.set_yticklabels(labels, fontsize=6)
+        else:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return _save(fig, path, "plot_attention_heads")
 
 
 def plot_curves(curves: dict, path, *, xlabel: str, ylabel: str, log: bool = True,

@@ -78,6 +78,9 @@ class CausalSelfAttention(nn.Module):
         self.proj = nn.Linear(d_model, d_model, bias=bias)
         self.dropout = dropout
         self.rotary = rotary
+        # Prefix-tuning (nf.peft): a module whose forward(B) gives learned keys and values
+        # (B, n_kv_head, P, head_dim) that every query sees, ahead of the tokens' own.
+        self.prefix = None
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0,
                 past: int = 0) -> Tensor:
@@ -93,21 +96,46 @@ class CausalSelfAttention(nn.Module):
             q, k = self.rotary(q, past), self.rotary(k, past)
         if cache is not None:
             k, v = cache.update(layer, k, v)
+        seen = past     # keys before this call's first token: cached steps, then prefix ones
+        if self.prefix is not None:
+            pk, pv = self.prefix(b)
+            k, v = cat([pk, k], 2), cat([pv, v], 2)
+            seen += pk.shape[2]
         p = self.dropout if self.training else 0.0
         gqa = self.n_kv_head != self.n_head
-        if past == 0:
+        if seen == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=p, is_causal=True,
                                                enable_gqa=gqa)
         else:
-            # New token i (at position past + i) sees keys 0 .. past + i: the causal mask
-            # aligned to the bottom-right corner (all keys when t == 1).
+            # New token i (at position past + i) sees keys 0 .. seen + i (the prefix keys
+            # come first, always visible): the causal mask aligned to the bottom-right
+            # corner (all keys when t == 1).
             mask = None
             if t > 1:
-                allowed = np.arange(past + t)[None, :] <= past + np.arange(t)[:, None]
+                allowed = np.arange(seen + t)[None, :] <= seen + np.arange(t)[:, None]
                 mask = from_numpy(allowed)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
                                                enable_gqa=gqa)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
+
+
+    @no_grad()
+    def attention_weights(self, x: Tensor) -> Tensor:
+        """The causal attention weights (B, n_head, T, T) of input x (B, T, d_model),
+        formed explicitly (the fused forward never stores them): for plotting."""
+        b, t, d = x.shape
+        hd, kv = self.head_dim, self.n_kv_head * self.head_dim
+        qkv = self.qkv(x)
+        q = qkv[..., :d].reshape(b, t, self.n_head, hd).transpose(1, 2)
+        k = qkv[..., d:d + kv].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
+        if self.rotary is not None:
+            q, k = self.rotary(q), self.rotary(k)
+        if self.n_kv_head != self.n_head:     # each KV head serves a group of query heads
+            g = self.n_head // self.n_kv_head
+            k = k.unsqueeze(2).expand(b, self.n_kv_head, g, t, hd).reshape(b, self.n_head, t, hd)
+        scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
+        future = from_numpy(np.triu(np.ones((t, t), dtype=bool), 1))
+        return F.softmax(scores.masked_fill(future, -math.inf), dim=-1)
 
 
 class GPTBlock(nn.Module):
@@ -179,13 +207,34 @@ class GPT(nn.Module):
         if past + idx.shape[1] > self.block_size:
             raise ValueError(f"GPT: {past} cached + {idx.shape[1]} new tokens exceed "
                              f"block_size {self.block_size}")
-        x = self.tok_emb(idx)
+        return self.forward_embeds(self.tok_emb(idx), kv_cache)
+
+    def forward_embeds(self, x: Tensor, kv_cache: KVCache | None = None) -> Tensor:
+        """Logits (B, T, vocab_size) for input embeddings x (B, T, d_model) given in
+        place of token ids (prompt-tuning in nf.peft prepends learned ones)."""
+        past = 0 if kv_cache is None else len(kv_cache)
+        if x.ndim != 3 or past + x.shape[1] > self.block_size:
+            raise ValueError(f"GPT.forward_embeds: expected embeddings (B, T, d_model) with "
+                             f"{past} cached + T <= block_size {self.block_size}, got "
+                             f"{tuple(x.shape)}")
         if self.pos is not None:
             x = self.pos(x, past)
         x = self.drop(x)
         for i, block in enumerate(self.blocks):
             x = block(x, kv_cache, i, past)
         return self.head(self.ln_f(x))
+
+    @no_grad()
+    def attention_maps(self, idx: Tensor) -> list:
+        """Per layer, the attention weights (B, n_head, T, T) for token ids idx (B, T)."""
+        x = self.tok_emb(idx)
+        if self.pos is not None:
+            x = self.pos(x)
+        maps = []
+        for block in self.blocks:
+            maps.append(block.attn.attention_weights(block.ln1(x)))
+            x = block(x)
+        return maps
 
     def new_cache(self) -> KVCache:
         return KVCache(self.n_layer)
