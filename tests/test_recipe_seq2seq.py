@@ -73,6 +73,8 @@ def test_batched_beam_search_matches_one_at_a_time_and_greedy():
 
 
 def test_recipe_end_to_end_writes_outputs(tmp_path):
+    from nnforge.train import recipes
+    assert recipes.load_all()[("seq2seq", "dates")] is recipe.seq2seq_dates
     lines = []
     result = recipe.seq2seq_dates(epochs=1, n_train=256, n_test=40, batch_size=64,
                                   hidden=16, embedding=8, beam_size=2, out_dir=str(tmp_path),
@@ -93,10 +95,14 @@ def test_recipe_end_to_end_writes_outputs(tmp_path):
 
 
 def test_recipe_without_attention_writes_no_heat_map(tmp_path):
+    # Also the other options: an LSTM, half the steps fed the model's own prediction.
     lines = []
     result = recipe.seq2seq_dates(epochs=1, n_train=64, n_test=10, hidden=8, embedding=8,
-                                  attention="none", beam_size=2, out_dir=str(tmp_path),
-                                  progress=False, log=lines.append)
+                                  cell="lstm", attention="none", teacher_forcing=0.5,
+                                  beam_size=2, out_dir=str(tmp_path), progress=False,
+                                  log=lines.append)
+    assert "lstm" in result["model"].cell_kind and result["model"].attention is None
+    assert any("teacher forcing 0.5" in line for line in lines)
     assert result["attention_plots"] == {}
     assert not os.path.exists(tmp_path / "attention.png")
     assert any("no attention plots" in line for line in lines)

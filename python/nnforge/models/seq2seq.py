@@ -86,7 +86,9 @@ class Seq2Seq(nn.Module):
       (B, T, tgt_vocab) for the target positions, where ``tgt_in`` (B, T)
       starts with BOS (the usual "shifted right" target);
     - ``greedy(src, src_lengths, max_len)`` and ``beam_search(src, src_length,
-      beam=4, max_len)`` decode; both return token ids and attention weights.
+      beam=4, max_len)`` decode; both return token ids and attention weights;
+      ``beam_search_batch(src, src_lengths, beam, max_len)`` runs the beams of
+      a whole batch of sources together (B * beam rows per decoder step).
     """
 
     def __init__(self, src_vocab: int, tgt_vocab: int, embedding_dim: int = 64,

@@ -117,9 +117,9 @@ def pair_formats(pairs, formats) -> list:
     return out
 
 
-def _pad(rows: list, width: int | None = None) -> np.ndarray:
-    width = max(len(r) for r in rows) if width is None else width
-    out = np.full((len(rows), width), PAD, dtype=np.int64)
+def _pad(rows: list) -> np.ndarray:
+    """Id lists as one (N, longest) int64 array, PAD after each row's end."""
+    out = np.full((len(rows), max(len(r) for r in rows)), PAD, dtype=np.int64)
     for i, r in enumerate(rows):
         out[i, :len(r)] = r
     return out
