@@ -47,6 +47,7 @@ from . import nn
 from . import optim
 from . import data
 from . import models
+from . import peft
 from . import io
 from .io import load, save
 from . import train
