@@ -34,9 +34,10 @@
 namespace nnforge {
 namespace attention_detail {
 
-// Query rows and keys per tile: a 64 x 64 score tile, its Q, K^T and V tiles
-// and the output accumulator fit in L2 with room to spare.
-constexpr int64_t kTileQ = 64;
+// Query rows and keys per tile: a 72 x 64 score tile, its Q, K^T and V tiles
+// and the output accumulator fit in L2 with room to spare (72: whole blocks of
+// the micro-kernel's 4 or 6 rows).
+constexpr int64_t kTileQ = 72;
 constexpr int64_t kTileK = 64;
 
 // One ISA build's kernels (attention.cpp picks a set once per dtype).
@@ -69,7 +70,7 @@ using attention_detail::kTileQ;
 
 #if defined(__AVX512F__)
 constexpr int kVecBytes = 64;
-constexpr int kRows = 4, kVecs = 4;  // 16 of 32 zmm accumulate
+constexpr int kRows = 6, kVecs = 4;  // 24 of 32 zmm accumulate
 #elif defined(__AVX2__)
 constexpr int kVecBytes = 32;
 constexpr int kRows = 4, kVecs = 2;  // 8 of 16 ymm accumulate
@@ -294,6 +295,12 @@ void tile_gemm(int64_t m, int64_t n, int64_t kn, const T* a, int64_t ars, int64_
         case 1: row_block<T, 1>(n, kn, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc, accumulate); break;
         case 2: row_block<T, 2>(n, kn, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc, accumulate); break;
         case 3: row_block<T, 3>(n, kn, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc, accumulate); break;
+        case 4:
+            if constexpr (kRows > 4) row_block<T, 4>(n, kn, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc, accumulate);
+            break;
+        case 5:
+            if constexpr (kRows > 5) row_block<T, 5>(n, kn, a + i * ars, ars, aks, b, ldb, c + i * ldc, ldc, accumulate);
+            break;
         default: break;
     }
 }
