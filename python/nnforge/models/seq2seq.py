@@ -47,7 +47,8 @@ class Attention(nn.Module):
     def __init__(self, kind: str, query_size: int, key_size: int, attn_size: int | None = None):
         super().__init__()
         if kind not in ATTENTIONS[:3]:
-            raise ValueError(f"Attention: kind must be 'additive', 'dot' or 'general', got {kind!r}")
+            raise ValueError(f"Attention: kind must be 'additive', 'dot' or 'general', "
+                             f"got {kind!r}")
         self.kind = kind
         if kind == "additive":
             attn_size = attn_size or query_size

@@ -279,7 +279,8 @@ def seq2seq_dates(*, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3,
     train_s = time.perf_counter() - t0
 
     sources, targets = [s for s, _, _ in test], [t for _, t, _ in test]
-    greedy_preds, greedy_attn, greedy_ids = decode(model, sources, src_vocab, tgt_vocab, max_len=max_len)
+    greedy_preds, greedy_attn, greedy_ids = decode(model, sources, src_vocab, tgt_vocab,
+                                                   max_len=max_len)
     greedy = exact_match(greedy_preds, targets)
     t_beam = time.perf_counter()
     beam_preds, _, _ = decode(model, sources, src_vocab, tgt_vocab, beam=beam_size,
