@@ -1,4 +1,5 @@
 """Ready architectures, built from ``nnforge.nn`` only."""
+from .bert import BERT, BertClassifier, mask_tokens
 from .autoencoder import (Autoencoder, DenoisingAutoencoder, SparseAutoencoder, kl_sparsity,
                           l1_activity, reconstruction_error)
 from .char_rnn import CharRNN
@@ -13,10 +14,12 @@ from .resnet import BasicBlock, ResNet
 from .seq2seq import Attention, Seq2Seq
 from .sequence import ManyToOne
 from .vae import VAE, vae_loss
+from .vit import ViT
 
 __all__ = ["MLP", "Perceptron", "surrogate_loss",
            "Autoencoder", "SparseAutoencoder", "DenoisingAutoencoder", "reconstruction_error",
            "kl_sparsity", "l1_activity", "VAE", "vae_loss",
            "GAN", "Generator", "Discriminator", "generator_loss", "discriminator_loss",
            "LeNet5", "ResNet", "BasicBlock", "RCNN", "RecurrentConv2d", "ConvAutoencoder",
-           "CharRNN", "Seq2Seq", "Attention", "ManyToOne", "GPT", "KVCache"]
+           "CharRNN", "Seq2Seq", "Attention", "ManyToOne", "GPT", "KVCache", "ViT",
+           "BERT", "BertClassifier", "mask_tokens"]
