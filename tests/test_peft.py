@@ -310,3 +310,23 @@ def test_each_method_trains_only_its_parameters_and_lowers_loss(method):
         opt.step()
     last = float(loss_fn())
     assert last < first - 0.3, (method, first, last)
+
+
+def test_finetune_recipe_runs_small(tmp_path):
+    from nnforge.train.recipes import finetune
+    source, target = finetune.speaker_split("A:\nx\n\nB:\ny\ny\n\nA:\nz\n", "A")
+    assert (source, target) == ("B:\ny\ny\n\n", "A:\nx\n\nA:\nz\n\n")
+    with pytest.raises(ValueError, match="no speech of 'NOBODY'"):
+        finetune.speaker_split("A:\nx\n", "NOBODY")
+    lines = []
+    out = finetune.finetune_tinyshakespeare(pretrain_steps=2, steps=2, batch_size=2,
+                                            block_size=24, n_layer=1, n_head=2, d_model=16,
+                                            progress=False, log=lines.append,
+                                            out_dir=str(tmp_path))
+    assert [r["method"] for r in out["rows"]] == list(finetune.METHODS)
+    shares = {r["method"]: r["trainable"] for r in out["rows"]}
+    assert shares["full"] == out["rows"][0]["total"]
+    assert shares["prompt"] == finetune.N_VIRTUAL * 16
+    assert shares["prefix"] == 1 * 2 * finetune.N_VIRTUAL * 16
+    assert all(np.isfinite(r["target_after"]) for r in out["rows"])
+    assert (tmp_path / "finetune.json").exists() and any("lora" in ln for ln in lines)
