@@ -138,8 +138,8 @@ def test_grouped_query_heads(kind, causal):
 @requires_torch
 def test_custom_scale_broadcast_batch_and_ranks():
     # batch dims broadcast (k/v shared over the batch), one key/value head, 3-D and 2-D inputs
-    check_op(nf_sdpa(scale=0.7), th_sdpa(scale=0.7), shapes=[(3, 4, 5, 8), (1, 1, 6, 8), (1, 1, 6, 3)],
-             gradcheck=False)
+    check_op(nf_sdpa(scale=0.7), th_sdpa(scale=0.7),
+             shapes=[(3, 4, 5, 8), (1, 1, 6, 8), (1, 1, 6, 3)], gradcheck=False)
     check_op(nf_sdpa(), th_sdpa(), lambda q, k, v: np_sdpa(q, k, v),
              shapes=[(3, 5, 8), (3, 6, 8), (3, 6, 2)], gradcheck=False)
     check_op(nf_sdpa(is_causal=True), th_sdpa(is_causal=True),
@@ -163,7 +163,8 @@ def test_gradcheck_float64(kind):
 @pytest.mark.parametrize("kind", ["bool", "additive"])
 def test_fully_masked_rows_give_zeros(kind, dtype):
     rng = np.random.default_rng(0)
-    q, k, v = (rng.standard_normal(s).astype(dtype) for s in [(2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 4)])
+    shapes = [(2, 2, 5, 8), (2, 2, 6, 8), (2, 2, 6, 4)]
+    q, k, v = (rng.standard_normal(s).astype(dtype) for s in shapes)
     mask = np.ones((2, 1, 5, 6), bool)
     mask[:, :, 1] = False  # row 1 sees nothing
     mask[1, :, 3, 2:] = False
@@ -331,13 +332,15 @@ import numpy as np, nnforge as nf, sys
 sys.path.insert(0, {tests!r})
 from test_attention import np_sdpa
 rng = np.random.default_rng(0)
-q, k, v = (rng.standard_normal(s).astype(np.float32) for s in [(2, 4, 37, 24), (2, 2, 41, 24), (2, 2, 41, 13)])
+shapes = [(2, 4, 37, 24), (2, 2, 41, 24), (2, 2, 41, 13)]
+q, k, v = (rng.standard_normal(s).astype(np.float32) for s in shapes)
 mask = rng.random((2, 1, 37, 41)) < 0.8
 for m, causal in ((mask, False), (None, True)):
     ts = [nf.from_numpy(x).requires_grad_() for x in (q, k, v)]
     out = nf.nn.functional.scaled_dot_product_attention(
         *ts, attn_mask=None if m is None else nf.from_numpy(m), is_causal=causal, enable_gqa=True)
-    np.testing.assert_allclose(out.detach().numpy(), np_sdpa(q, k, v, m, causal), atol=2e-5, rtol=1e-4)
+    np.testing.assert_allclose(out.detach().numpy(), np_sdpa(q, k, v, m, causal), atol=2e-5,
+                               rtol=1e-4)
     out.sum().backward()
     q64 = [nf.from_numpy(x.astype(np.float64)).requires_grad_() for x in (q, k, v)]
     o64 = nf.nn.functional.scaled_dot_product_attention(
