@@ -13,6 +13,7 @@ from .rcnn import RCNN, RecurrentConv2d
 from .resnet import BasicBlock, ResNet
 from .seq2seq import Attention, Seq2Seq
 from .sequence import ManyToOne
+from .transformer_seq2seq import TransformerSeq2Seq
 from .vae import VAE, vae_loss
 from .vit import ViT
 
@@ -22,4 +23,4 @@ __all__ = ["MLP", "Perceptron", "surrogate_loss",
            "GAN", "Generator", "Discriminator", "generator_loss", "discriminator_loss",
            "LeNet5", "ResNet", "BasicBlock", "RCNN", "RecurrentConv2d", "ConvAutoencoder",
            "CharRNN", "Seq2Seq", "Attention", "ManyToOne", "GPT", "KVCache", "ViT",
-           "BERT", "BertClassifier", "mask_tokens"]
+           "BERT", "BertClassifier", "mask_tokens", "TransformerSeq2Seq"]
