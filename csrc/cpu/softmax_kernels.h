@@ -51,25 +51,128 @@ namespace {
 constexpr int64_t kSoftmaxTile = 256;  // positions per tile when inner > 1
 
 // ---------------------------------------------------------------- rows (inner = 1)
+// Short rows reduce in two vectors of partial results (GCC/Clang vector
+// extension at the build's register width) folded as a tree at the end: an
+// `omp simd reduction` folds its lanes with a chain of scalar adds, which
+// costs as much as the rest of a short row (N = 65, 16384 rows, one thread:
+// softmax 1.12 -> 0.89 ms with AVX-512, 1.15 -> 0.79 ms with AVX2).
+#if defined(__AVX512F__)
+constexpr int kSmVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kSmVectorBytes = 32;
+#else
+constexpr int kSmVectorBytes = 16;
+#endif
+
 template <typename T>
-void sm_row_forward(const T* x, int64_t n, bool log, T* y) {
-    T m = -std::numeric_limits<T>::infinity();
-    NNFORGE_SM_PRAGMA(omp simd reduction(max : m))
-    for (int64_t k = 0; k < n; ++k) m = x[k] > m ? x[k] : m;
-    T s = T(0);
-    if (log) {
-        NNFORGE_SM_PRAGMA(omp simd reduction(+ : s))
-        for (int64_t k = 0; k < n; ++k) s += exp_vec(x[k] - m);
-        const T ls = std::log(s);
-        NNFORGE_SM_PRAGMA(omp simd)
-        for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - m) - ls;
-        return;
+struct SmVec {
+    typedef T type __attribute__((vector_size(kSmVectorBytes)));
+    static constexpr int kLanes = kSmVectorBytes / int(sizeof(T));
+};
+
+template <typename T>
+typename SmVec<T>::type sm_load(const T* p) {
+    typename SmVec<T>::type v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
+
+// acc's lanes folded pairwise (halves, then quarters, ...), max or sum.
+template <typename T, bool kMax>
+T sm_fold(const typename SmVec<T>::type& acc) {
+    T a[SmVec<T>::kLanes];
+    __builtin_memcpy(a, &acc, sizeof a);
+    for (int w = SmVec<T>::kLanes / 2; w > 0; w /= 2) {
+        for (int l = 0; l < w; ++l) {
+            a[l] = kMax ? (a[l + w] > a[l] ? a[l + w] : a[l]) : a[l] + a[l + w];
+        }
     }
+    return a[0];
+}
+
+// From kSmLongRow values up a row's reductions are plain `omp simd
+// reduction` loops (their lane fold is then amortized; at N = 256 they
+// measured ~5% faster than the vector-extension loops).
+constexpr int64_t kSmLongRow = 128;
+
+template <typename T>
+T sm_row_max(const T* x, int64_t n) {
+    using V = typename SmVec<T>::type;
+    constexpr int L = SmVec<T>::kLanes;
+    if (n >= kSmLongRow) {
+        T m = -std::numeric_limits<T>::infinity();
+        NNFORGE_SM_PRAGMA(omp simd reduction(max : m))
+        for (int64_t k = 0; k < n; ++k) m = x[k] > m ? x[k] : m;
+        return m;
+    }
+    V acc = V{} - std::numeric_limits<T>::infinity(), acc2 = acc;
+    int64_t k = 0;
+    for (; k + 2 * L <= n; k += 2 * L) {  // two chains of vector max
+        const V v = sm_load(x + k), v2 = sm_load(x + k + L);
+        acc = v > acc ? v : acc;
+        acc2 = v2 > acc2 ? v2 : acc2;
+    }
+    for (; k + L <= n; k += L) {
+        const V v = sm_load(x + k);
+        acc = v > acc ? v : acc;
+    }
+    acc = acc2 > acc ? acc2 : acc;
+    T m = sm_fold<T, true>(acc);
+    for (; k < n; ++k) m = x[k] > m ? x[k] : m;
+    return m;
+}
+
+// sum_k a_k (sum_k a_k b_k when kProduct).
+template <typename T, bool kProduct>
+T sm_row_sum(const T* a, const T* b, int64_t n) {
+    using V = typename SmVec<T>::type;
+    constexpr int L = SmVec<T>::kLanes;
+    if (n >= kSmLongRow) {
+        T s = T(0);
+        NNFORGE_SM_PRAGMA(omp simd reduction(+ : s))
+        for (int64_t k = 0; k < n; ++k) s += kProduct ? a[k] * b[k] : a[k];
+        return s;
+    }
+    V acc = V{}, acc2 = V{};
+    int64_t k = 0;
+    for (; k + 2 * L <= n; k += 2 * L) {  // two chains of vector adds
+        acc += kProduct ? sm_load(a + k) * sm_load(b + k) : sm_load(a + k);
+        acc2 += kProduct ? sm_load(a + k + L) * sm_load(b + k + L) : sm_load(a + k + L);
+    }
+    for (; k + L <= n; k += L) acc += kProduct ? sm_load(a + k) * sm_load(b + k) : sm_load(a + k);
+    T s = sm_fold<T, false>(acc + acc2);
+    for (; k < n; ++k) s += kProduct ? a[k] * b[k] : a[k];
+    return s;
+}
+
+// sum_k e^(x_k - m), the terms written to y. Short rows sum y afterwards
+// (vector fold); long rows in the exp loop's own reduction.
+template <typename T>
+T sm_row_exp(const T* x, int64_t n, T m, T* y) {
+    if (n < kSmLongRow) {
+        NNFORGE_SM_PRAGMA(omp simd)
+        for (int64_t k = 0; k < n; ++k) y[k] = exp_vec(x[k] - m);
+        return sm_row_sum<T, false>(y, y, n);
+    }
+    T s = T(0);
     NNFORGE_SM_PRAGMA(omp simd reduction(+ : s))
     for (int64_t k = 0; k < n; ++k) {
         const T e = exp_vec(x[k] - m);
         y[k] = e;
         s += e;
+    }
+    return s;
+}
+
+template <typename T>
+void sm_row_forward(const T* x, int64_t n, bool log, T* y) {
+    const T m = sm_row_max(x, n);
+    const T s = sm_row_exp(x, n, m, y);
+    if (log) {
+        const T ls = std::log(s);
+        NNFORGE_SM_PRAGMA(omp simd)
+        for (int64_t k = 0; k < n; ++k) y[k] = (x[k] - m) - ls;
+        return;
     }
     const T inv = T(1) / s;
     NNFORGE_SM_PRAGMA(omp simd)
@@ -78,16 +181,13 @@ void sm_row_forward(const T* x, int64_t n, bool log, T* y) {
 
 template <typename T>
 void sm_row_backward(const T* gy, const T* y, int64_t n, bool log, T* gx) {
-    T d = T(0);
     if (log) {
-        NNFORGE_SM_PRAGMA(omp simd reduction(+ : d))
-        for (int64_t k = 0; k < n; ++k) d += gy[k];
+        const T d = sm_row_sum<T, false>(gy, gy, n);
         NNFORGE_SM_PRAGMA(omp simd)
         for (int64_t k = 0; k < n; ++k) gx[k] = gy[k] - exp_vec(y[k]) * d;
         return;
     }
-    NNFORGE_SM_PRAGMA(omp simd reduction(+ : d))
-    for (int64_t k = 0; k < n; ++k) d += gy[k] * y[k];
+    const T d = sm_row_sum<T, true>(gy, y, n);
     NNFORGE_SM_PRAGMA(omp simd)
     for (int64_t k = 0; k < n; ++k) gx[k] = y[k] * (gy[k] - d);
 }
