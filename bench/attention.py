@@ -3,7 +3,8 @@
 
 Cases are issue 7's: B = 8, H = 8, D = 64, T = 256 / 512 / 2048, causal and not;
 each timed forward only (under no_grad in both) and forward plus backward of
-the output's sum (gradients of q, k and v).
+the output's sum (gradients of q, k and v). Then a GPT training step and
+KV-cache generation (bench/gpt.py).
 ``NNFORGE_BENCH_QUICK=1`` keeps one small case (for smoke tests).
 """
 from __future__ import annotations
@@ -66,4 +67,5 @@ def cases(threads: int):
             if quick and (t, causal) != (256, True):
                 continue
             out += _sdpa_cases(t, causal, threads)
-    return out
+    from . import gpt
+    return out + gpt.cases(threads, quick=quick)
