@@ -119,7 +119,7 @@ def test_grid_every_isa(isa, dtype):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("path", ["direct", "packed", "dot"])
+@pytest.mark.parametrize("path", ["direct", "packed", "dot", "prepacked"])
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 def test_transposes_and_paths(isa, path, ta, tb):
@@ -134,7 +134,7 @@ def test_transposes_and_paths(isa, path, ta, tb):
 
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("layout", ["strided", "reversed"])
-@pytest.mark.parametrize("path", ["auto", "direct", "packed", "dot"])
+@pytest.mark.parametrize("path", ["auto", "direct", "packed", "dot", "prepacked"])
 def test_non_contiguous_views(isa, layout, path):
     rng = np.random.default_rng(2)
     for dtype in DTYPES:
@@ -152,7 +152,7 @@ def test_non_contiguous_views(isa, layout, path):
 
 
 @pytest.mark.parametrize("isa", ISAS)
-@pytest.mark.parametrize("path", ["direct", "packed", "dot"])
+@pytest.mark.parametrize("path", ["direct", "packed", "dot", "prepacked"])
 def test_alpha_beta_and_nan_in_c(isa, path):
     rng = np.random.default_rng(3)
     for dtype in DTYPES:
@@ -197,6 +197,39 @@ def test_bias_and_activation_epilogue(isa, activation):
     # ReLU keeps NaN (as numpy.maximum and torch.relu do).
     a = np.array([[np.nan, 1.0]], np.float32)
     assert np.isnan(gemm(a, np.ones((2, 2), np.float32), activation="relu", isa=isa)).all()
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("tile_rows", [0, 6, 8])
+def test_prepacked_tiles(isa, tile_rows):
+    """B packed whole once (gemm_pack_b + gemm_prepacked, the recurrent layers' per-step
+    product) with each tile (8 rows: AVX-512's tall tile; elsewhere the standard one):
+    row counts around the tile heights, odd widths, B = W^T or row-major, the epilogue."""
+    rng = np.random.default_rng(7)
+    for dtype in DTYPES:
+        for m, n, k in [(1, 1, 1), (1, 513, 7), (5, 7, 3), (8, 48, 1), (32, 100, 65),
+                        (33, 129, 17), (30, 2048, 9), (16, 49, 2100), (9, 24, 40)]:
+            a = operand(rng, m, k, dtype)
+            for tb in (False, True):
+                b = operand(rng, k, n, dtype, tb)
+                check(gemm(a, b, isa=isa, path="prepacked", tile_rows=tile_rows), a, b)
+            c0 = operand(rng, m, n, dtype)
+            bias = rng.standard_normal(n).astype(dtype)
+            out = c0.copy()
+            gemm(a, b, out, alpha=0.5, beta=1.0, bias=bias, isa=isa, path="prepacked",
+                 tile_rows=tile_rows)
+            check(out, a, b, 0.5, 1.0, c0, bias)
+            relu = gemm(a, b, bias=bias, activation="relu", isa=isa, path="prepacked",
+                        tile_rows=tile_rows)
+            assert np.array_equal(relu, np.maximum(gemm(a, b, bias=bias, isa=isa,
+                                                        path="prepacked",
+                                                        tile_rows=tile_rows), 0))
+    a, b = rng.standard_normal((4, 0)), rng.standard_normal((0, 5))  # k = 0: C = beta C
+    out = np.ones((4, 5))
+    gemm(a, b, out, beta=2.0, isa=isa, path="prepacked", tile_rows=tile_rows)
+    assert np.all(out == 2.0)
+    with pytest.raises(ValueError, match="tile_rows"):
+        gemm(a, b, tile_rows=-1)
 
 
 def test_gelu_epilogue_tails():
@@ -247,7 +280,8 @@ def test_threads_bit_identical():
                 a = rng.standard_normal((*batch, m, k)).astype(dtype)
                 b = rng.standard_normal((*batch, k, n)).astype(dtype)
                 bt = np.ascontiguousarray(np.swapaxes(b, -1, -2)).swapaxes(-1, -2)  # B = W^T
-                for bb, paths in [(b, ["auto", "direct", "packed"]), (bt, ["auto", "dot"])]:
+                for bb, paths in [(b, ["auto", "direct", "packed", "prepacked"]),
+                                  (bt, ["auto", "dot", "prepacked"])]:
                     for path in paths:
                         one = gemm(a, bb, isa=isa, path=path, threads=1)
                         two = gemm(a, bb, isa=isa, path=path, threads=2)

@@ -155,11 +155,12 @@ def test_zero_steps_and_zero_length_rows():
 
 
 @pytest.mark.parametrize("mode", ["lstm", "gru", "rnn_tanh"])
-def test_same_results_for_1_and_2_threads(mode):
-    a = make_layer(mode, False, False, T=6, B=33, I=16, H=64, dtype=np.float32, seed=5)
-    lens = np.random.default_rng(0).integers(1, 7, 33)
-    dy = np.random.default_rng(1).standard_normal((6, 33, 64)).astype(np.float32)
-    dh = np.random.default_rng(2).standard_normal((33, 64)).astype(np.float32)
+@pytest.mark.parametrize("B,H", [(33, 64), (32, 200)])
+def test_same_results_for_1_and_2_threads(mode, B, H):
+    a = make_layer(mode, False, False, T=6, B=B, I=16, H=H, dtype=np.float32, seed=5)
+    lens = np.random.default_rng(0).integers(1, 7, B)
+    dy = np.random.default_rng(1).standard_normal((6, B, H)).astype(np.float32)
+    dh = np.random.default_rng(2).standard_normal((B, H)).astype(np.float32)
     results = []
     old = nf.get_num_threads()
     try:
@@ -174,6 +175,56 @@ def test_same_results_for_1_and_2_threads(mode):
         nf.set_num_threads(old)
     for r1, r2 in zip(*results):
         np.testing.assert_array_equal(r1, r2)
+
+
+@pytest.mark.parametrize("B,H", [(1, 7), (5, 7), (33, 7), (32, 9), (8, 513)])
+@pytest.mark.parametrize("mode", ["lstm", "gru"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+def test_odd_sizes_match_torch(mode, B, H, dtype):
+    """The per-step products run over W_hh packed once per call, with the tile chosen by
+    the batch (8-row tiles for a batch of 32 on AVX-512): batches around the tile heights
+    and hidden sizes around the panel widths, forward and every gradient against torch."""
+    torch = pytest.importorskip("torch")
+    T, I = 3, 5
+    a = make_layer(mode, False, False, T=T, B=B, I=I, H=H, dtype=dtype, seed=B + H)
+    rng = np.random.default_rng(H)
+    dy = rng.standard_normal((T, B, H)).astype(dtype)
+    dh = rng.standard_normal((B, H)).astype(dtype)
+    y, h_n, c_n, saved = cpu_rnn.rnn_layer_forward(mode, a["x"], a["h0"], a["c0"], a["w_ih"],
+                                                   a["w_hh"], a["b_ih"], a["b_hh"], None, None,
+                                                   False, False)
+    dx, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh, _ = cpu_rnn.rnn_layer_backward(
+        saved, dy, dh, dh if mode == "lstm" else None)
+
+    t = {k: torch.tensor(v.astype(np.float64), requires_grad=True)
+         for k, v in a.items() if v is not None}
+    layer = (torch.nn.LSTM if mode == "lstm" else torch.nn.GRU)(I, H).double()
+    with torch.no_grad():
+        for name in ("w_ih", "w_hh", "b_ih", "b_hh"):
+            getattr(layer, f"{name.replace('w_', 'weight_').replace('b_', 'bias_')}_l0").copy_(
+                t[name])
+    state = (t["h0"][None], t["c0"][None]) if mode == "lstm" else t["h0"][None]
+    ty, tstate = layer(t["x"], state)
+    th_n = tstate[0][0] if mode == "lstm" else tstate[0]
+    loss = (ty * torch.from_numpy(dy.astype(np.float64))).sum() + (
+        th_n * torch.from_numpy(dh.astype(np.float64))).sum()
+    if mode == "lstm":
+        loss = loss + (tstate[1][0] * torch.from_numpy(dh.astype(np.float64))).sum()
+    loss.backward()
+    tol = dict(rtol=1e-9, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(y, ty.detach().numpy(), **tol)
+    np.testing.assert_allclose(h_n, th_n.detach().numpy(), **tol)
+    ref = {"dx": t["x"].grad, "dh0": t["h0"].grad, "dw_ih": layer.weight_ih_l0.grad,
+           "dw_hh": layer.weight_hh_l0.grad, "db_ih": layer.bias_ih_l0.grad,
+           "db_hh": layer.bias_hh_l0.grad}
+    ours = {"dx": dx, "dh0": dh0, "dw_ih": dw_ih, "dw_hh": dw_hh, "db_ih": db_ih, "db_hh": db_hh}
+    if mode == "lstm":
+        ref["dc0"], ours["dc0"] = t["c0"].grad, dc0
+    for name, r in ref.items():
+        r = r.numpy()
+        scale = max(1.0, np.abs(r).max())
+        np.testing.assert_allclose(ours[name], r, rtol=tol["rtol"], atol=tol["atol"] * scale,
+                                   err_msg=name)
 
 
 def test_time_reverse_respects_lengths():

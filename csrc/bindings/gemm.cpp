@@ -1,6 +1,6 @@
 // Binds the CPU GEMM (cpu/gemm/) into nnforge._C.cpu:
 //   gemm(a, b, out=None, *, alpha=1, beta=0, bias=None, activation='none',
-//        isa=None, path='auto', threads=0) -> out
+//        isa=None, path='auto', threads=0, blocking=None, tile_rows=0) -> out
 //       numpy.matmul's semantics for float32/float64 arrays of one dtype and
 //       any shapes it accepts (1-D operands, broadcast batch dims), computing
 //       out = act(alpha * a @ b + beta * out + bias). Any strides: transposed
@@ -8,8 +8,10 @@
 //       array is returned (beta must then be 0); with it, `out` must have the
 //       result's shape and dtype, be writeable and not overlap itself.
 //       bias: 1-D, one value per column of the result (b must be 2-D or more).
-//       isa ('scalar', 'avx2', 'avx512'), path ('auto', 'direct', 'packed', 'dot')
-//       and threads (0: nnforge's setting) are for tests and benchmarks.
+//       isa ('scalar', 'avx2', 'avx512'), path ('auto', 'direct', 'packed', 'dot',
+//       'prepacked': B packed whole, then gemm_prepacked), tile_rows (prepacked:
+//       the micro-tile's rows, 0 by m) and threads (0: nnforge's setting) are for
+//       tests and benchmarks.
 //   matmul(a, b) -> gemm(a, b) with the default options (the fast call).
 //   matmul_bias(a, b, bias, activation) -> gemm(a, b, bias=..., activation=...).
 //   fma_probe(isa=None, iterations=2e7) -> dict: FMA latency and throughput
@@ -102,7 +104,8 @@ GemmPath parse_path(const std::string& s) {
     if (s == "direct") return GemmPath::direct;
     if (s == "packed") return GemmPath::packed;
     if (s == "dot") return GemmPath::dot;
-    fail("path must be 'auto', 'direct', 'packed' or 'dot', got '" + s + "'");
+    if (s == "prepacked") return GemmPath::prepacked;
+    fail("path must be 'auto', 'direct', 'packed', 'dot' or 'prepacked', got '" + s + "'");
 }
 
 GemmActivation parse_activation(const py::object& act) {
@@ -312,7 +315,7 @@ py::array run(py::array a, py::array b, const py::object& out_obj, double alpha,
 py::array gemm_py(const py::object& a_obj, const py::object& b_obj, const py::object& out,
                   double alpha, double beta, const py::object& bias, const py::object& activation,
                   const py::object& isa, const std::string& path, int threads,
-                  const py::object& blocking) {
+                  const py::object& blocking, int tile_rows) {
     const py::array a = as_array("a", a_obj), b = as_array("b", b_obj);
     GemmOptions options;
     if (!isa.is_none()) {
@@ -322,6 +325,8 @@ py::array gemm_py(const py::object& a_obj, const py::object& b_obj, const py::ob
     options.path = parse_path(path);
     if (threads < 0) fail("threads must be >= 0, got " + std::to_string(threads));
     options.threads = threads;
+    if (tile_rows < 0) fail("tile_rows must be >= 0, got " + std::to_string(tile_rows));
+    options.tile_rows = tile_rows;
     if (!blocking.is_none()) {
         const py::tuple t = py::cast<py::tuple>(blocking);
         if (t.size() != 3) fail("blocking must be (kc, mc, nc)");
@@ -357,7 +362,7 @@ py::array matmul_py(const py::object& a_obj, const py::object& b_obj) {
         }
     }
     return gemm_py(a_obj, b_obj, py::none(), 1.0, 0.0, py::none(), py::none(), py::none(),
-                   "auto", 0, py::none());
+                   "auto", 0, py::none(), 0);
 }
 
 // act(a @ b + bias), positional (bias and activation may be None): Linear's
@@ -365,7 +370,7 @@ py::array matmul_py(const py::object& a_obj, const py::object& b_obj) {
 py::array matmul_bias_py(const py::object& a, const py::object& b, const py::object& bias,
                          const py::object& activation) {
     return gemm_py(a, b, py::none(), 1.0, 0.0, bias, activation, py::none(), "auto", 0,
-                   py::none());
+                   py::none(), 0);
 }
 
 py::dict config_py(const std::string& dtype, const py::object& isa) {
@@ -406,7 +411,7 @@ void bind_gemm(py::module_& m) {
           py::kw_only(), py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
           py::arg("bias") = py::none(), py::arg("activation") = py::none(),
           py::arg("isa") = py::none(), py::arg("path") = "auto", py::arg("threads") = 0,
-          py::arg("blocking") = py::none(),
+          py::arg("blocking") = py::none(), py::arg("tile_rows") = 0,
           "out = act(alpha * a @ b + beta * out + bias) with numpy.matmul's shape rules, "
           "for float32/float64 arrays of one dtype and any strides.");
     m.def("matmul", &matmul_py, py::arg("a"), py::arg("b"),

@@ -24,6 +24,7 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "common/threading.h"
 #include "cpu/gemm/gemm_internal.h"
@@ -223,6 +224,20 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     }
     const Isa isa = choose_isa(options);
     if (args.m == 0 || args.n == 0 || args.batch == 0) return;
+    if (options.path == GemmPath::prepacked) {  // (tests) pack B whole, then the product
+        const PackedLayout l = gemm_pack_layout<T>(args.m, args.k, args.n, options);
+        std::vector<T> packed(static_cast<size_t>(l.size));
+        for (int64_t index = 0; index < args.batch; ++index) {
+            GemmArgs<T> one = args;
+            one.batch = 1;
+            one.a += index * args.bs_a;
+            one.b += index * args.bs_b;
+            one.c += index * args.bs_c;
+            gemm_pack_b(l, one.b, one.rs_b, one.cs_b, packed.data());
+            gemm_prepacked(one, l, packed.data(), options);
+        }
+        return;
+    }
 
     Problem<T> p;
     p.m = args.m;
@@ -379,6 +394,101 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     gemm_detail::run_scalar<T>(p, plan, ws);
 }
 
+// ---------------------------------------------------------------- prepacked B
+// The tile whose padded rows, ceil(m / MR) MR, are fewest (a partial row tile
+// streams all of B like a full one, so it costs about as much); ties keep the
+// standard tile. options.tile_rows forces one.
+template <typename T>
+PackedLayout gemm_pack_layout(int64_t m, int64_t k, int64_t n, const GemmOptions& options) {
+    if (m < 0 || k < 0 || n < 0) {
+        throw std::invalid_argument("gemm_pack_layout: negative size (m=" + std::to_string(m) +
+                                    ", k=" + std::to_string(k) + ", n=" + std::to_string(n) +
+                                    ")");
+    }
+    PackedLayout l;
+    l.isa = choose_isa(options);
+    TileShape shape = tile_shape<T>(l.isa);
+#if defined(__x86_64__) || defined(_M_X64)
+    if (l.isa == Isa::avx512) {
+        const TileShape tall = gemm_detail::tile_shape_tall_avx512<T>();
+        const bool pick_tall =
+            options.tile_rows ? options.tile_rows == tall.mr
+                              : round_up(m, tall.mr) < round_up(m, shape.mr);
+        if (pick_tall) shape = tall;
+    }
+#endif
+    l.mr = shape.mr;
+    l.nr = shape.nr;
+    l.k = k;
+    l.n = n;
+    l.size = round_up(n, shape.nr) * k;
+    return l;
+}
+
+template <typename T>
+void gemm_pack_b(const PackedLayout& l, const T* b, int64_t rs_b, int64_t cs_b, T* out) {
+    if (l.k == 0 || l.n == 0) return;
+    if (l.n == 1) cs_b = 1;
+    const TileShape shape{l.mr, l.nr};
+#if defined(__x86_64__) || defined(_M_X64)
+    if (l.isa == Isa::avx512) return gemm_detail::pack_b_whole_avx512(shape, l.k, l.n, b, rs_b,
+                                                                      cs_b, out);
+    if (l.isa == Isa::avx2) return gemm_detail::pack_b_whole_avx2(shape, l.k, l.n, b, rs_b, cs_b,
+                                                                  out);
+#endif
+    gemm_detail::pack_b_whole_scalar(shape, l.k, l.n, b, rs_b, cs_b, out);
+}
+
+template <typename T>
+void gemm_prepacked(const GemmArgs<T>& args, const PackedLayout& l, const T* packed,
+                    const GemmOptions& options) {
+    if (args.m < 0 || args.k != l.k || args.n != l.n || args.batch != 1) {
+        throw std::invalid_argument(
+            "gemm_prepacked: the product (m=" + std::to_string(args.m) + ", k=" +
+            std::to_string(args.k) + ", n=" + std::to_string(args.n) + ", batch=" +
+            std::to_string(args.batch) + ") does not match the packed B (k=" +
+            std::to_string(l.k) + ", n=" + std::to_string(l.n) + ", batch 1)");
+    }
+    if (args.m == 0 || args.n == 0) return;
+    Problem<T> p;
+    p.m = args.m;
+    p.n = args.n;
+    p.k = args.k;
+    p.alpha = args.alpha;
+    p.beta = args.beta;
+    p.a = args.a;
+    p.rs_a = args.rs_a;
+    p.cs_a = args.cs_a;
+    p.c = args.c;
+    p.rs_c = args.rs_c;
+    p.cs_c = args.cs_c;
+    p.bias = args.bias;
+    p.bias_cs = args.bias_stride;
+    p.act = args.act;
+    if (p.k == 0) return scale_only(p);
+    if (p.n == 1) p.cs_c = 1, p.bias_cs = 0;
+    if (p.k == 1) p.cs_a = 1;
+    // The kernels read A in place by rows or by columns; any other view is copied.
+    std::vector<T> a_copy;
+    if (p.cs_a != 1 && p.rs_a != 1) {
+        a_copy.resize(static_cast<size_t>(p.m * p.k));
+        for (int64_t i = 0; i < p.m; ++i) {
+            for (int64_t q = 0; q < p.k; ++q) a_copy[i * p.k + q] = p.a[i * p.rs_a + q * p.cs_a];
+        }
+        p.a = a_copy.data();
+        p.rs_a = p.k;
+        p.cs_a = 1;
+    }
+    int threads = options.threads > 0 ? options.threads : get_num_threads();
+    if (p.m * p.n * p.k < kParallelMinWork) threads = 1;
+    const TileShape shape{l.mr, l.nr};
+#if defined(__x86_64__) || defined(_M_X64)
+    if (l.isa == Isa::avx512) return gemm_detail::run_prepacked_avx512(shape, p, packed, threads);
+    if (l.isa == Isa::avx2) return gemm_detail::run_prepacked_avx2(shape, p, packed, threads);
+#endif
+    gemm_detail::run_prepacked_scalar(shape, p, packed, threads);
+}
+
 FmaProbe fma_probe(Isa isa, int64_t iterations) {
     if (!isa_available(isa)) {
         throw std::runtime_error(std::string("fma_probe: isa '") + isa_name(isa) +
@@ -423,6 +533,14 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           const float*, int64_t, float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                            const double*, int64_t, double, double*, int64_t);
+template PackedLayout gemm_pack_layout<float>(int64_t, int64_t, int64_t, const GemmOptions&);
+template PackedLayout gemm_pack_layout<double>(int64_t, int64_t, int64_t, const GemmOptions&);
+template void gemm_pack_b<float>(const PackedLayout&, const float*, int64_t, int64_t, float*);
+template void gemm_pack_b<double>(const PackedLayout&, const double*, int64_t, int64_t, double*);
+template void gemm_prepacked<float>(const GemmArgs<float>&, const PackedLayout&, const float*,
+                                    const GemmOptions&);
+template void gemm_prepacked<double>(const GemmArgs<double>&, const PackedLayout&, const double*,
+                                     const GemmOptions&);
 template GemmConfig gemm_config<float>(const GemmOptions&);
 template GemmConfig gemm_config<double>(const GemmOptions&);
 

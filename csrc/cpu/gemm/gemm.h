@@ -39,7 +39,8 @@ enum class GemmActivation { none, relu, gelu_tanh };
 //   direct  B read in place (needs B rows contiguous, else packed runs)
 //   dot     dot products of A rows and B columns (needs B columns contiguous,
 //           i.e. B = W^T with W row-major, else packed runs)
-enum class GemmPath { automatic, direct, packed, dot };
+//   prepacked  B packed whole, then gemm_prepacked (below; for tests of it)
+enum class GemmPath { automatic, direct, packed, dot, prepacked };
 
 template <typename T>
 struct GemmArgs {
@@ -66,6 +67,9 @@ struct GemmOptions {
     int threads = 0;  // 0: get_num_threads()
     // Block sizes, 0: from the cache sizes (for tuning; rounded to the tile).
     int64_t kc = 0, mc = 0, nc = 0;
+    // Prepacked B (gemm_pack_layout): the micro-tile's rows, 0 picks by m (for
+    // tests; a value the ISA has no tile for takes its standard tile).
+    int tile_rows = 0;
 };
 
 // Runs the product. Throws std::invalid_argument for negative sizes,
@@ -80,6 +84,36 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options = GemmOptions{});
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
           int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc);
+
+// B packed once for many products with the same right operand (a recurrent
+// layer's W_hh, used at every time step): the packing then costs nothing per
+// product, and the micro-tile is chosen for the rows of those products (on
+// AVX-512 a tall 8-row tile when they are a multiple of 8, e.g. a batch of 32).
+//   PackedB layout = gemm_pack_layout<T>(m, k, n)   m: rows of the products
+//   std::vector<T> buf(layout.size);  gemm_pack_b(layout, b, rs_b, cs_b, buf.data());
+//   gemm_prepacked(args, layout, buf.data())   as gemm(args), B from buf
+// Each element of C is a full-K sum in order (one tile), whatever the thread
+// count. The layout is opaque: only gemm_pack_b writes it, for this process.
+struct PackedLayout {
+    Isa isa = Isa::scalar;
+    int mr = 0, nr = 0;  // the micro-tile
+    int64_t k = 0, n = 0;
+    int64_t size = 0;  // elements of the packed buffer
+};
+
+// options: force_isa / isa as for gemm, tile_rows (0: by m) picks the tile.
+template <typename T>
+PackedLayout gemm_pack_layout(int64_t m, int64_t k, int64_t n,
+                              const GemmOptions& options = GemmOptions{});
+// B (k x n): element (p, j) at b[p * rs_b + j * cs_b]; out holds layout.size elements.
+template <typename T>
+void gemm_pack_b(const PackedLayout& layout, const T* b, int64_t rs_b, int64_t cs_b, T* out);
+// As gemm(args) with args.b ignored (args.k, args.n must be the layout's, and
+// batch 1); options.threads as for gemm. Throws std::invalid_argument on a
+// mismatch.
+template <typename T>
+void gemm_prepacked(const GemmArgs<T>& args, const PackedLayout& layout, const T* packed,
+                    const GemmOptions& options = GemmOptions{});
 
 // What the dispatcher would use for this dtype and ISA: micro-tile and block
 // sizes, the detected cache sizes and the path thresholds (for tests, the

@@ -157,16 +157,25 @@ struct VecF64 {
 
 using KernelF32 = SimdKernel<VecF32, 6, 64>;
 using KernelF64 = SimdKernel<VecF64, 6, 32>;
+// The tall tile, 8 rows x 3 vectors (24 accumulators again), for prepacked
+// products of few rows: a batch of 32 is 4 full row tiles, where 6 x 4 needs
+// a sixth tile of 2 rows that streams all of B for a third of the work (on
+// Zen 4, 32 x 2048 x 512 from B in place: m = 30 runs at 113 GFLOP/s, m = 32
+// at 98). gemm_prepacked picks it by the rows of C (see gemm_prepacked.cpp).
+using KernelTallF32 = SimdKernel<VecF32, 8, 48>;
+using KernelTallF64 = SimdKernel<VecF64, 8, 24>;
 
 template <typename T>
 struct KernelFor;
 template <>
 struct KernelFor<float> {
     using type = KernelF32;
+    using tall = KernelTallF32;
 };
 template <>
 struct KernelFor<double> {
     using type = KernelF64;
+    using tall = KernelTallF64;
 };
 
 }  // namespace
@@ -209,10 +218,44 @@ void run_avx512(const Problem<T>& p, const Plan& plan, T* ws) {
     Driver<typename KernelFor<T>::type>::run(p, plan, ws);
 }
 
+template <typename T>
+TileShape tile_shape_tall_avx512() {
+    using K = typename KernelFor<T>::tall;
+    return TileShape{K::MR, K::NR};
+}
+
+template <typename T>
+void pack_b_whole_avx512(TileShape shape, int64_t k, int64_t n, const T* b, int64_t rs_b,
+                         int64_t cs_b, T* out) {
+    if (shape.mr == KernelFor<T>::tall::MR) {
+        Driver<typename KernelFor<T>::tall>::pack_b_whole(k, n, b, rs_b, cs_b, out);
+    } else {
+        Driver<typename KernelFor<T>::type>::pack_b_whole(k, n, b, rs_b, cs_b, out);
+    }
+}
+
+template <typename T>
+void run_prepacked_avx512(TileShape shape, const Problem<T>& p, const T* packed, int threads) {
+    if (shape.mr == KernelFor<T>::tall::MR) {
+        Driver<typename KernelFor<T>::tall>::run_prepacked(p, packed, threads);
+    } else {
+        Driver<typename KernelFor<T>::type>::run_prepacked(p, packed, threads);
+    }
+}
+
 template TileShape tile_shape_avx512<float>();
 template TileShape tile_shape_avx512<double>();
 template void run_avx512<float>(const Problem<float>&, const Plan&, float*);
 template void run_avx512<double>(const Problem<double>&, const Plan&, double*);
+template TileShape tile_shape_tall_avx512<float>();
+template TileShape tile_shape_tall_avx512<double>();
+template void pack_b_whole_avx512<float>(TileShape, int64_t, int64_t, const float*, int64_t,
+                                         int64_t, float*);
+template void pack_b_whole_avx512<double>(TileShape, int64_t, int64_t, const double*, int64_t,
+                                          int64_t, double*);
+template void run_prepacked_avx512<float>(TileShape, const Problem<float>&, const float*, int);
+template void run_prepacked_avx512<double>(TileShape, const Problem<double>&, const double*,
+                                           int);
 
 }  // namespace gemm_detail
 }  // namespace nnforge

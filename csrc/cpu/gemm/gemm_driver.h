@@ -560,6 +560,51 @@ struct Driver {
         }
 #endif
     }
+
+    // ---- B packed once, used by many products (gemm_prepacked, see gemm.h).
+    // Layout: whole-K micro-panels of NR columns, panel q at out + q * NR * k,
+    // its row p at + p * NR, the last panel zero-padded to NR columns.
+    static void pack_b_whole(int64_t k, int64_t n, const T* b, int64_t rs, int64_t cs, T* out) {
+        for (int64_t j0 = 0; j0 < n; j0 += NR) {
+            pack_b(k, imin(NR, n - j0), b + j0 * cs, rs, cs, out + j0 * k);
+        }
+    }
+
+    // Tiles [t0, t1) of C, numbered column tile major (tile t: column tile
+    // t / row_tiles, row tile t % row_tiles, so the row tiles of one column
+    // tile run back to back while its B panel is in cache), each over all of
+    // K at once. A is read in place (p.cs_a == 1 or p.rs_a == 1).
+    static void prepacked_tiles(const Problem<T>& p, const T* bp, int64_t t0, int64_t t1) {
+        const int al = p.cs_a == 1 ? kRows : kColumns;
+        const int64_t lda = al == kRows ? p.rs_a : p.cs_a;
+        const int64_t row_tiles = (p.m + MR - 1) / MR;
+        for (int64_t t = t0; t < t1; ++t) {
+            const int64_t i = t % row_tiles * MR, j = t / row_tiles * NR;
+            const int rows = static_cast<int>(imin(MR, p.m - i));
+            const int cols = static_cast<int>(imin(NR, p.n - j));
+            tile(p, tile_fn(rows, cols, false, al), p.k, p.a + i * p.rs_a, lda, bp + j * p.k, NR,
+                 rows, cols, i, j, p.beta, true);
+        }
+    }
+
+    // The product over prepacked B: its tiles in contiguous ranges, a few per
+    // thread, taken dynamically. Every tile runs the same K loop whoever takes
+    // it, so C does not depend on the thread count.
+    static void run_prepacked(const Problem<T>& p, const T* bp, int threads) {
+        const int64_t tiles = (p.m + MR - 1) / MR * ((p.n + NR - 1) / NR);
+#if defined(NNFORGE_OPENMP)
+        if (threads > 1 && tiles > 1) {
+            const int64_t parts = imin(tiles, int64_t(threads) * 4);
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+            for (int64_t part = 0; part < parts; ++part) {
+                prepacked_tiles(p, bp, tiles * part / parts, tiles * (part + 1) / parts);
+            }
+            return;
+        }
+#endif
+        (void)threads;
+        prepacked_tiles(p, bp, 0, tiles);
+    }
 };
 
 }  // namespace

@@ -66,6 +66,16 @@ TileShape tile_shape_scalar();
 template <typename T>
 void run_scalar(const Problem<T>& p, const Plan& plan, T* ws);
 
+// Prepacked B (gemm_prepacked): each build packs B for, and runs products
+// with, one of its tiles: `shape` is its standard tile or, where the build has
+// one (AVX-512), its tall tile (tile_shape_tall_*: more rows, fewer columns, for
+// products of a few dozen rows such as a recurrent layer's batch of 32).
+template <typename T>
+void pack_b_whole_scalar(TileShape shape, int64_t k, int64_t n, const T* b, int64_t rs_b,
+                         int64_t cs_b, T* out);
+template <typename T>
+void run_prepacked_scalar(TileShape shape, const Problem<T>& p, const T* packed, int threads);
+
 #if defined(__x86_64__) || defined(_M_X64)
 double fma_seconds_avx2(int64_t iterations, bool dependent);
 double fma_seconds_avx512(int64_t iterations, bool dependent);
@@ -77,6 +87,18 @@ template <typename T>
 TileShape tile_shape_avx512();
 template <typename T>
 void run_avx512(const Problem<T>& p, const Plan& plan, T* ws);
+template <typename T>
+void pack_b_whole_avx2(TileShape shape, int64_t k, int64_t n, const T* b, int64_t rs_b,
+                       int64_t cs_b, T* out);
+template <typename T>
+void run_prepacked_avx2(TileShape shape, const Problem<T>& p, const T* packed, int threads);
+template <typename T>
+TileShape tile_shape_tall_avx512();
+template <typename T>
+void pack_b_whole_avx512(TileShape shape, int64_t k, int64_t n, const T* b, int64_t rs_b,
+                         int64_t cs_b, T* out);
+template <typename T>
+void run_prepacked_avx512(TileShape shape, const Problem<T>& p, const T* packed, int threads);
 #endif
 
 }  // namespace gemm_detail

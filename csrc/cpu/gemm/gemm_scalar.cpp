@@ -172,10 +172,28 @@ void run_scalar(const Problem<T>& p, const Plan& plan, T* ws) {
     Driver<typename KernelFor<T>::type>::run(p, plan, ws);
 }
 
+// Prepacked B: this build has one tile (`shape` is it).
+template <typename T>
+void pack_b_whole_scalar(TileShape, int64_t k, int64_t n, const T* b, int64_t rs_b, int64_t cs_b,
+                      T* out) {
+    Driver<typename KernelFor<T>::type>::pack_b_whole(k, n, b, rs_b, cs_b, out);
+}
+
+template <typename T>
+void run_prepacked_scalar(TileShape, const Problem<T>& p, const T* packed, int threads) {
+    Driver<typename KernelFor<T>::type>::run_prepacked(p, packed, threads);
+}
+
 template TileShape tile_shape_scalar<float>();
 template TileShape tile_shape_scalar<double>();
 template void run_scalar<float>(const Problem<float>&, const Plan&, float*);
 template void run_scalar<double>(const Problem<double>&, const Plan&, double*);
+template void pack_b_whole_scalar<float>(TileShape, int64_t, int64_t, const float*, int64_t,
+                                      int64_t, float*);
+template void pack_b_whole_scalar<double>(TileShape, int64_t, int64_t, const double*, int64_t,
+                                       int64_t, double*);
+template void run_prepacked_scalar<float>(TileShape, const Problem<float>&, const float*, int);
+template void run_prepacked_scalar<double>(TileShape, const Problem<double>&, const double*, int);
 
 }  // namespace gemm_detail
 }  // namespace nnforge
