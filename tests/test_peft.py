@@ -2,6 +2,8 @@
 prompt-tuning on a small GPT: exact trainable counts, gradients only where they
 belong, KV-cache generation equal to recomputation, loss falls on a tiny task,
 errors."""
+import copy
+
 import numpy as np
 import pytest
 
@@ -172,6 +174,9 @@ def test_adapters_start_as_identity_and_count_exactly():
     assert all(".adapter." in n for n in _trainable(m))
     with pytest.raises(ValueError, match="already has adapters"):
         peft.apply_adapters(m)
+    twin = copy.deepcopy(m)
+    np.testing.assert_array_equal(_np(twin(x)), before)
+    assert twin.blocks[0].attn.n_head == H          # wrapped attributes still readable
     with pytest.raises(ValueError, match="no GPTBlock"):
         peft.apply_adapters(nf.nn.Linear(3, 3))
     with pytest.raises(ValueError, match="bottleneck"):
@@ -319,10 +324,10 @@ def test_finetune_recipe_runs_small(tmp_path):
     with pytest.raises(ValueError, match="no speech of 'NOBODY'"):
         finetune.speaker_split("A:\nx\n", "NOBODY")
     lines = []
-    out = finetune.finetune_tinyshakespeare(pretrain_steps=2, steps=2, batch_size=2,
-                                            block_size=24, n_layer=1, n_head=2, d_model=16,
-                                            progress=False, log=lines.append,
-                                            out_dir=str(tmp_path))
+    small = dict(batch_size=2, block_size=24, n_layer=1, n_head=2, d_model=16,
+                 source_eval_chars=2000, progress=False)
+    out = finetune.finetune_tinyshakespeare(pretrain_steps=2, steps=2, log=lines.append,
+                                            out_dir=str(tmp_path), **small)
     assert [r["method"] for r in out["rows"]] == list(finetune.METHODS)
     shares = {r["method"]: r["trainable"] for r in out["rows"]}
     assert shares["full"] == out["rows"][0]["total"]
@@ -330,3 +335,9 @@ def test_finetune_recipe_runs_small(tmp_path):
     assert shares["prefix"] == 1 * 2 * finetune.N_VIRTUAL * 16
     assert all(np.isfinite(r["target_after"]) for r in out["rows"])
     assert (tmp_path / "finetune.json").exists() and any("lora" in ln for ln in lines)
+    again = finetune.finetune_tinyshakespeare(
+        steps=1, methods=("lora",), pretrained=str(tmp_path / "pretrained.safetensors"),
+        log=None, **small)
+    assert again["target_before"] == pytest.approx(out["target_before"], rel=1e-6)
+    with pytest.raises(ValueError, match="unknown methods"):
+        finetune.finetune_tinyshakespeare(methods=("bitfit",), log=None)

@@ -71,7 +71,10 @@ class AdapterWrapper(Module):
         try:
             return super().__getattr__(name)
         except AttributeError:
-            return getattr(self._modules["module"], name)
+            inner = self.__dict__.get("_modules", {}).get("module")
+            if inner is None:       # not initialised yet (copy.deepcopy probes attributes)
+                raise
+            return getattr(inner, name)
 
 
 def _sites(model: Module) -> list:

@@ -118,7 +118,9 @@ def apply_lora(model: Module, target_modules=("qkv", "proj"), r: int = 8, alpha:
     selects (names or their last components, shell globs, a regex string, or a
     callable; see ``nf.peft.utils.match_modules``) by a ``LoRALinear``, freezes all
     the other parameters and returns ``model``. A pattern that selects no Linear
-    raises ``ValueError`` listing the Linear modules there are.
+    raises ``ValueError`` listing the Linear modules there are. A layer whose weight
+    is shared (GPT's ``head`` and its tied ``tok_emb``) changes in both places on
+    ``merge``.
 
     >>> import nnforge as nf
     >>> gpt = nf.models.GPT(65, block_size=32, n_layer=2, n_head=2, d_model=32)
