@@ -6,8 +6,8 @@ decoding code drives both.
     logits  = W Decoder(E_tgt[y_<t] * sqrt(d) + PE, memory)     causal self-attention,
                                                                  cross-attention to memory
 
-Token embeddings are scaled by sqrt(d_model) before the sinusoidal positions
-are added (section 3.4). Greedy decoding reruns the decoder on the prefix
+Token embeddings (initialized N(0, 1/d_model)) are scaled by sqrt(d_model)
+before the sinusoidal positions are added (section 3.4), so both are O(1). Greedy decoding reruns the decoder on the prefix
 each step (targets here are short) and returns the last layer's
 cross-attention, averaged over heads, for heat maps.
 """
@@ -51,6 +51,11 @@ class TransformerSeq2Seq(nn.Module):
                                           num_decoder_layers, dim_feedforward, dropout,
                                           batch_first=True)
         self.out = nn.Linear(d_model, tgt_vocab)
+        # Embeddings N(0, 1/d_model): times sqrt(d_model) they are O(1), the size of the
+        # positional signal (PyTorch's N(0, 1) default would drown the positions 8:1).
+        for emb in (self.src_emb, self.tgt_emb):
+            nn.init.normal_(emb.weight, 0.0, d_model ** -0.5)
+            emb.weight.detach()[pad_id] = 0.0
 
     def _src_padding(self, src: Tensor, src_lengths) -> Tensor:
         lengths = np.asarray(src_lengths).reshape(-1, 1)
