@@ -239,6 +239,20 @@ def test_prefix_changes_attention_and_init_from_tokens():
         peft.apply_prefix_tuning(nf.nn.Linear(2, 2))
 
 
+def test_trainable_state_dict_saves_prefix_and_prompt(tmp_path):
+    for wrap in (lambda m: peft.apply_prefix_tuning(m, 3),
+                 lambda m: peft.PromptTuning(m, 3).eval()):
+        tuned = wrap(_gpt())
+        _randomize([p for p in tuned.parameters() if p.requires_grad], seed=5)
+        sd = peft.trainable_state_dict(tuned)
+        assert set(sd) == _trainable(tuned)
+        nf.save(sd, str(tmp_path / "adapter.safetensors"))
+        fresh = wrap(_gpt())
+        fresh.load_state_dict(nf.load(str(tmp_path / "adapter.safetensors")), strict=False)
+        x = _ids()
+        np.testing.assert_array_equal(_np(fresh(x)), _np(tuned(x)))
+
+
 def test_prompt_tuning_shapes_counts_and_generation():
     m = _gpt()
     total = sum(p.numel() for p in m.parameters())

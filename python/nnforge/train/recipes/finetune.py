@@ -22,11 +22,11 @@ For each the table gives the trainable parameters (and their share), the loss
 on the held-out last 20% of the target speeches before and after (nats per
 character, over consecutive windows of block_size - 16 characters: a prompt
 takes 16 positions), the source validation loss after (on its first 30,000
-characters: what the change did to the rest of Shakespeare) and the wall time of the adaptation. Every method uses
-the same batch and AdamW and 150 steps, but prompt-tuning, which converges
-slowest (its gradient reaches the prompt only through attention), gets 450;
-each has its own learning rate (prefix and prompt vectors need larger steps
-than weight updates do).
+characters: what the change did to the rest of Shakespeare) and the wall time
+of the adaptation. Every method uses the same batch, AdamW and 150 steps, but
+prompt-tuning, which converges slowest (its gradient reaches the prompt only
+through attention), gets 450; each has its own learning rate (prefix and
+prompt vectors need larger steps than weight updates do).
 """
 from __future__ import annotations
 
@@ -139,8 +139,9 @@ def _table(rows: list) -> list:
     lines = [f"{'method':<8} {'steps':>5} {'trainable':>9} {'share':>7}  "
              f"{'target loss before -> after':>27}  {'source after':>12}  {'time':>6}"]
     for r in rows:
-        lines.append(f"{r['method']:<8} {r['steps']:>5} {r['trainable']:>9,} {r['share']:>6.2%}  "
-                     f"{r['target_before']:>12.3f} -> {r['target_after']:<11.3f}"
+        lines.append(f"{r['method']:<8} {r['steps']:>5} {r['trainable']:>9,} "
+                     f"{r['share']:>6.2%}  {r['target_before']:>12.3f} -> "
+                     f"{r['target_after']:<11.3f}"
                      f"  {r['source_after']:>12.3f}  {r['seconds']:>5.0f}s")
     return lines
 
@@ -151,17 +152,17 @@ def finetune_tinyshakespeare(*, epochs: int | None = None, pretrain_steps: int =
                              n_layer: int = 3, n_head: int = 4, d_model: int = 96,
                              speaker: str = "DUKE VINCENTIO", methods=tuple(METHODS),
                              pretrained: str | None = None, source_eval_chars: int = 30_000,
-                             seed: int = 0, out_dir=None,
-                             progress: bool = True, log=print) -> dict:
+                             seed: int = 0, out_dir=None, progress: bool = True,
+                             log=print) -> dict:
     """Pretrains a small character GPT on tiny shakespeare without one character's
     speeches, then adapts it to that character by full fine-tuning, LoRA, adapters,
     prefix- and prompt-tuning, and tabulates trainable parameters, target loss
     before and after, and time.
 
-    --epochs N runs N x 100 adaptation steps per method (150 by default, prompt-tuning
-    three times as many). With
-    ``out_dir`` the pretrained model is saved there as pretrained.safetensors;
-    ``pretrained=PATH`` starts from such a file instead of pretraining."""
+    --epochs N runs N x 100 adaptation steps per method (150 by default;
+    prompt-tuning takes three times as many). With ``out_dir`` the pretrained
+    model is saved there as pretrained.safetensors; ``pretrained=PATH`` starts
+    from such a file instead of pretraining."""
     from ...models import GPT
     log = log if log is not None else (lambda line: None)
     unknown = [m for m in methods if m not in METHODS]
@@ -215,12 +216,11 @@ def finetune_tinyshakespeare(*, epochs: int | None = None, pretrain_steps: int =
         trainable, total = peft.count_parameters(model)
         t0 = time.perf_counter()
         train_loss = _train(model, enc["tgt_train"], steps=factor * steps, lr=lr,
-                            weight_decay=weight_decay, batch_size=batch_size, window=window, warmup=10, seed=seed + 1,
-                            desc=name, progress=progress)
+                            weight_decay=weight_decay, batch_size=batch_size, window=window,
+                            warmup=10, seed=seed + 1, desc=name, progress=progress)
         seconds = time.perf_counter() - t0
         row = {"method": name, "steps": factor * steps, "trainable": trainable,
-               "total": total,
-               "share": trainable / total, "lr": lr, "target_before": before,
+               "total": total, "share": trainable / total, "lr": lr, "target_before": before,
                "target_after": mean_loss(model, enc["tgt_val"], window),
                "source_after": mean_loss(model, src_eval, window),
                "train_loss": train_loss, "seconds": seconds}
