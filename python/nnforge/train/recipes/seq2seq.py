@@ -363,7 +363,7 @@ def _attention_plots(out_dir, test, preds, attns, tokens, log) -> dict:
 
 
 @register("transformer_seq2seq", "dates")
-def transformer_seq2seq_dates(*, epochs: int = 6, batch_size: int = 64, lr: float = 1e-3,
+def transformer_seq2seq_dates(*, epochs: int = 12, batch_size: int = 64, lr: float = 1.5e-3,
                               d_model: int = 64, n_train: int = 20000, n_test: int = 1000,
                               seed: int = 0, out_dir=None, progress: bool = True,
                               log=print) -> dict:
