@@ -120,7 +120,7 @@ def test_unknown_recipe_is_a_clear_error(capsys):
     (["train"], "the following arguments are required: model"),
     (["evaluate", "mlp"], "the following arguments are required: --checkpoint"),
     (["evaluate", "mlp", "--checkpoint", "/nonexistent.safetensors"], "no such file"),
-    (["evaluate", "gpt", "--checkpoint", "x"], "no recipe for model 'gpt'"),
+    (["evaluate", "nosuchmodel", "--checkpoint", "x"], "no recipe for model 'nosuchmodel'"),
     ([], "the following arguments are required: COMMAND"),
     (["fly"], "invalid choice: 'fly'"),
 ])
