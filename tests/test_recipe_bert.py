@@ -131,3 +131,13 @@ def test_tiny_end_to_end_run(tmp_path):
     assert (tmp_path / "summary.txt").exists() and (tmp_path / "tokenizer.json").exists()
     logits = out["model"](nf.from_numpy(np.full((1, 33), 4, dtype=np.int64)))
     assert logits.shape == (1, 4)
+
+
+def test_sinusoid_positions():
+    nf.manual_seed(0)
+    model = BERT(10, 8, 1, 2, 16, max_len=5)
+    recipe.sinusoid_positions_(model, scale=0.1)
+    table = model.pos.weight.detach().numpy()
+    np.testing.assert_allclose(table[0], [0.0, 0.1] * 4, atol=1e-7)
+    np.testing.assert_allclose(table[3, 0], 0.1 * np.sin(3.0), rtol=1e-6)
+    np.testing.assert_allclose(table[3, 3], 0.1 * np.cos(3.0 / 10000 ** 0.25), rtol=1e-6)
