@@ -10,8 +10,6 @@ PyTorch with the same weights (learned positions, pre-norm blocks, tied head).
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .harness import Case

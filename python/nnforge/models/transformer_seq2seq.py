@@ -7,9 +7,10 @@ decoding code drives both.
                                                                  cross-attention to memory
 
 Token embeddings (initialized N(0, 1/d_model)) are scaled by sqrt(d_model)
-before the sinusoidal positions are added (section 3.4), so both are O(1). Greedy decoding reruns the decoder on the prefix
-each step (targets here are short) and returns the last layer's
-cross-attention, averaged over heads, for heat maps.
+before the sinusoidal positions are added (section 3.4), so both are O(1).
+Greedy decoding reruns the decoder on the prefix each step (targets here are
+short) and returns the last layer's cross-attention, averaged over heads, for
+heat maps.
 """
 from __future__ import annotations
 
