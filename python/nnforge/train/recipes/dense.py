@@ -52,8 +52,9 @@ def mlp_digits(*, epochs: int = 40, batch_size: int = 32, lr: float = 0.01, mome
     Standardized pixels, stratified 25% hold-out (split seed 0), evaluated
     after every epoch (reported only: no model selection, the result is the
     last epoch's); ``seed`` sets the initialization and the shuffling. With
-    ``out_dir``: last/best checkpoints (best by the hold-out loss), history.json,
-    learning_curves.png and summary.txt. ``resume``: a checkpoint to continue.
+    ``out_dir``: last/best checkpoints (best by the training loss: choosing by
+    the hold-out would leak it), history.json, learning_curves.png and
+    summary.txt. ``resume``: a checkpoint to continue.
     """
     from ...models import MLP
     log = log if log is not None else (lambda line: None)
