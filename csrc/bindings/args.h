@@ -43,5 +43,38 @@ inline pybind11::array require_array(const char* kernel, const char* arg,
     return pybind11::reinterpret_borrow<pybind11::array>(obj);
 }
 
+// "float32", "float64", ...: a numpy dtype's name.
+inline std::string dtype_str(const pybind11::array& a) {
+    return std::string(pybind11::str(a.dtype()));
+}
+
+inline bool is_double(const pybind11::array& a) {
+    return a.dtype().equal(pybind11::dtype::of<double>());
+}
+
+// ValueError "kernel: arg must be C-contiguous" unless it is.
+inline void check_c_contiguous(const char* kernel, const char* arg, const pybind11::array& a) {
+    if (!(a.flags() & pybind11::array::c_style)) {
+        fail(kernel, std::string(arg) + " must be C-contiguous");
+    }
+}
+
+// `obj` as a C-contiguous numpy array (the errors of the two checks above).
+inline pybind11::array require_c_array(const char* kernel, const char* arg,
+                                       const pybind11::object& obj) {
+    pybind11::array a = require_array(kernel, arg, obj);
+    check_c_contiguous(kernel, arg, a);
+    return a;
+}
+
+// ValueError "kernel: arg has dtype D, expected float32 or float64" unless it is one.
+inline void check_float_dtype(const char* kernel, const char* arg, const pybind11::array& a) {
+    if (!a.dtype().equal(pybind11::dtype::of<float>()) &&
+        !a.dtype().equal(pybind11::dtype::of<double>())) {
+        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
+                         ", expected float32 or float64");
+    }
+}
+
 }  // namespace bind_args
 }  // namespace nnforge

@@ -30,12 +30,14 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_c_contiguous;
+using bind_args::check_float_dtype;
+using bind_args::dtype_str;
 using bind_args::fail;
+using bind_args::is_double;
 using bind_args::require_array;
 using bind_args::shape_str;
 
-std::string dtype_str(const py::array& a) { return std::string(py::str(a.dtype())); }
-bool is_double(const py::array& a) { return a.dtype().equal(py::dtype::of<double>()); }
 
 // Stride of dim d in elements (0 for a dim of size 1: it is never stepped).
 int64_t elem_stride(const char* kernel, const char* arg, const py::array& a, int d) {
@@ -48,10 +50,7 @@ int64_t elem_stride(const char* kernel, const char* arg, const py::array& a, int
 // A 4-D float32/float64 array with its last dim contiguous.
 py::array operand(const char* kernel, const char* arg, const py::object& obj) {
     py::array a = require_array(kernel, arg, obj);
-    if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>())) {
-        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
-                         ", expected float32 or float64");
-    }
+    check_float_dtype(kernel, arg, a);
     if (a.ndim() != 4) {
         fail(kernel, std::string(arg) + " must be 4-D (B, H, rows, dim), got shape " + shape_str(a));
     }
@@ -74,7 +73,7 @@ py::array exact(const char* kernel, const char* arg, const py::object& obj, cons
         fail(kernel, std::string(arg) + " has shape " + shape_str(a) + ", expected " +
                          shape_str(shape));
     }
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
+    check_c_contiguous(kernel, arg, a);
     return a;
 }
 

@@ -25,23 +25,17 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_float_dtype;
+using bind_args::dtype_str;
 using bind_args::fail;
-using bind_args::require_array;
+using bind_args::is_double;
+using bind_args::require_c_array;
 using bind_args::shape_str;
-
-py::array as_array(const char* kernel, const char* arg, const py::object& obj) {
-    py::array a = require_array(kernel, arg, obj);
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
-    return a;
-}
 
 // x (or gy): a 3-D float32/float64 array.
 py::array data_array(const char* kernel, const char* arg, const py::object& obj) {
-    py::array a = as_array(kernel, arg, obj);
-    if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>())) {
-        fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
-                         ", expected float32 or float64");
-    }
+    py::array a = require_c_array(kernel, arg, obj);
+    check_float_dtype(kernel, arg, a);
     if (a.ndim() != 3) {
         fail(kernel, std::string(arg) + " must be 3-D (N, C, S), got shape " + shape_str(a));
     }
@@ -55,10 +49,10 @@ py::array channel_array(const char* kernel, const char* arg, const py::object& o
         if (!optional) fail(kernel, std::string(arg) + " must not be None");
         return py::array();
     }
-    py::array a = as_array(kernel, arg, obj);
+    py::array a = require_c_array(kernel, arg, obj);
     if (!a.dtype().equal(x.dtype())) {
-        fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
-                         ", expected " + std::string(py::str(x.dtype())) + " (x's)");
+        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
+                         ", expected " + dtype_str(x) + " (x's)");
     }
     if (a.ndim() != 1 || a.shape(0) != x.shape(1)) {
         fail(kernel, std::string(arg) + " has shape " + shape_str(a) + ", expected (" +
@@ -68,7 +62,6 @@ py::array channel_array(const char* kernel, const char* arg, const py::object& o
 }
 
 BatchNormShape shape_of(const py::array& x) { return {x.shape(0), x.shape(1), x.shape(2)}; }
-bool is_double(const py::array& a) { return a.dtype().equal(py::dtype::of<double>()); }
 
 template <typename T>
 const T* cdata(const py::array& a) { return static_cast<const T*>(a.data()); }
@@ -150,7 +143,7 @@ py::tuple backward(const py::object& gy_obj, const py::object& x_obj, const py::
         gy.shape(2) != x.shape(2)) {
         fail(kernel, "gy of shape " + shape_str(gy) + " and dtype " +
                          std::string(py::str(gy.dtype())) + " does not match x of shape " +
-                         shape_str(x) + " and dtype " + std::string(py::str(x.dtype())));
+                         shape_str(x) + " and dtype " + dtype_str(x));
     }
     const py::array w = channel_array(kernel, "weight", w_obj, x, true);
     const py::array mean = channel_array(kernel, "mean", mean_obj, x, false);

@@ -32,6 +32,8 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_c_contiguous;
+using bind_args::dtype_str;
 using bind_args::fail;
 using bind_args::require_array;
 using bind_args::shape_str;
@@ -43,19 +45,19 @@ py::array array_arg(const char* kernel, const char* arg, const py::object& obj, 
     py::array a = require_array(kernel, arg, obj);
     if (dtype) {
         if (!a.dtype().equal(*dtype)) {
-            fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
+            fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
                              ", expected " + std::string(py::str(*dtype)) + " like the others");
         }
     } else if (!a.dtype().equal(py::dtype::of<float>()) &&
                !a.dtype().equal(py::dtype::of<double>())) {
-        fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
+        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
                          "; expected float32 or float64");
     }
     if (a.ndim() != ndim) {
         fail(kernel, std::string(arg) + " must have " + std::to_string(ndim) +
                          " dims, got shape " + shape_str(a));
     }
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
+    check_c_contiguous(kernel, arg, a);
     return a;
 }
 

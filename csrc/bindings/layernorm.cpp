@@ -27,33 +27,24 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_float_dtype;
+using bind_args::dtype_str;
 using bind_args::fail;
-using bind_args::require_array;
+using bind_args::is_double;
+using bind_args::require_c_array;
 using bind_args::shape_str;
-
-std::string dtype_str(const py::array& a) { return std::string(py::str(a.dtype())); }
-bool is_double(const py::array& a) { return a.dtype().equal(py::dtype::of<double>()); }
-
-py::array contiguous(const char* kernel, const char* arg, const py::object& obj) {
-    py::array a = require_array(kernel, arg, obj);
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
-    return a;
-}
 
 // A C-contiguous float32/float64 array.
 py::array float_array(const char* kernel, const char* arg, const py::object& obj) {
-    py::array a = contiguous(kernel, arg, obj);
-    if (!a.dtype().equal(py::dtype::of<float>()) && !a.dtype().equal(py::dtype::of<double>())) {
-        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
-                         ", expected float32 or float64");
-    }
+    py::array a = require_c_array(kernel, arg, obj);
+    check_float_dtype(kernel, arg, a);
     return a;
 }
 
 // An array with exactly `ref`'s dtype and shape (gy against x or y).
 py::array like(const char* kernel, const char* arg, const py::object& obj, const py::array& ref,
                const char* ref_name) {
-    py::array a = contiguous(kernel, arg, obj);
+    py::array a = require_c_array(kernel, arg, obj);
     bool same = a.dtype().equal(ref.dtype()) && a.ndim() == ref.ndim();
     for (py::ssize_t d = 0; same && d < a.ndim(); ++d) same = a.shape(d) == ref.shape(d);
     if (!same) {
@@ -71,7 +62,7 @@ py::array vector_array(const char* kernel, const char* arg, const py::object& ob
         if (!optional) fail(kernel, std::string(arg) + " must not be None");
         return py::array();
     }
-    py::array a = contiguous(kernel, arg, obj);
+    py::array a = require_c_array(kernel, arg, obj);
     if (!a.dtype().equal(x.dtype())) {
         fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) + ", expected " +
                          dtype_str(x) + " (x's)");

@@ -25,6 +25,8 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_c_contiguous;
+using bind_args::dtype_str;
 using bind_args::fail;
 using bind_args::require_array;
 using bind_args::shape_str;
@@ -34,7 +36,7 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj,
                   const py::dtype& dtype, const std::vector<py::ssize_t>& shape) {
     py::array a = require_array(kernel, arg, obj);
     if (!a.dtype().equal(dtype)) {
-        fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
+        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
                          ", expected " + std::string(py::str(dtype)));
     }
     bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
@@ -44,7 +46,7 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj,
         fail(kernel, std::string(arg) + " has shape " + shape_str(a) + ", expected " +
                          shape_str(want));
     }
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
+    check_c_contiguous(kernel, arg, a);
     return a;
 }
 
@@ -66,7 +68,7 @@ Inputs check_inputs(const char* kernel, const py::object& z_obj, const py::objec
     if (z.dtype().equal(py::dtype::of<double>())) {
         in.is_double = true;
     } else if (!z.dtype().equal(py::dtype::of<float>())) {
-        fail(kernel, "z has dtype " + std::string(py::str(z.dtype())) +
+        fail(kernel, "z has dtype " + dtype_str(z) +
                          "; expected float32 or float64");
     }
     in.shape = {z.shape(0), z.shape(1), z.shape(2)};

@@ -34,7 +34,10 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_c_contiguous;
+using bind_args::dtype_str;
 using bind_args::fail;
+using bind_args::is_double;
 using bind_args::require_array;
 using bind_args::shape_str;
 
@@ -53,14 +56,14 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj,
                           : a.dtype().equal(py::dtype::of<float>()) ||
                                 a.dtype().equal(py::dtype::of<double>());
     if (!ok) {
-        fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
+        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
                          ", expected " + (dtype ? std::string(py::str(*dtype))
                                                 : std::string("float32 or float64")));
     }
     if (a.ndim() != 4) {
         fail(kernel, std::string(arg) + " must be 4-D (N, C, H, W), got shape " + shape_str(a));
     }
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
+    check_c_contiguous(kernel, arg, a);
     return a;
 }
 
@@ -125,7 +128,6 @@ py::array new_indices(const py::array& x, int64_t h, int64_t w) {
                      std::vector<py::ssize_t>{x.shape(0), x.shape(1), h, w});
 }
 
-bool is_double(const py::array& a) { return a.dtype().equal(py::dtype::of<double>()); }
 
 template <typename T>
 const T* cdata(const py::array& a) { return static_cast<const T*>(a.data()); }

@@ -31,6 +31,8 @@ namespace py = pybind11;
 namespace nnforge {
 namespace {
 
+using bind_args::check_c_contiguous;
+using bind_args::dtype_str;
 using bind_args::fail;
 using bind_args::require_array;
 using bind_args::shape_str;
@@ -46,14 +48,14 @@ py::array checked(const char* kernel, const char* arg, const py::object& obj,
                   const py::dtype& dtype, const Shape& shape) {
     py::array a = require_array(kernel, arg, obj);
     if (!a.dtype().equal(dtype)) {
-        fail(kernel, std::string(arg) + " has dtype " + std::string(py::str(a.dtype())) +
+        fail(kernel, std::string(arg) + " has dtype " + dtype_str(a) +
                          ", expected " + std::string(py::str(dtype)));
     }
     if (shape_of(a) != shape) {
         fail(kernel, std::string(arg) + " has shape " + shape_str(shape_of(a)) + ", expected " +
                          shape_str(shape));
     }
-    if (!(a.flags() & py::array::c_style)) fail(kernel, std::string(arg) + " must be C-contiguous");
+    check_c_contiguous(kernel, arg, a);
     return a;
 }
 
@@ -112,7 +114,7 @@ Layer check_layer(const char* kernel, const std::string& mode, const py::object&
     if (x.dtype().equal(py::dtype::of<double>())) {
         L.is_double = true;
     } else if (!x.dtype().equal(py::dtype::of<float>())) {
-        fail(kernel, "x has dtype " + std::string(py::str(x.dtype())) +
+        fail(kernel, "x has dtype " + dtype_str(x) +
                          "; expected float32 or float64");
     }
     L.dtype = x.dtype();

@@ -214,6 +214,25 @@ GemmConfig gemm_config(const GemmOptions& options) {
     return config_for<T>(choose_isa(options));
 }
 
+namespace {
+
+// The caller's product as the drivers' Problem (bias indexed along columns).
+template <typename T>
+Problem<T> problem_of(const GemmArgs<T>& args) {
+    Problem<T> p;
+    p.m = args.m, p.n = args.n, p.k = args.k;
+    p.alpha = args.alpha, p.beta = args.beta;
+    p.a = args.a, p.rs_a = args.rs_a, p.cs_a = args.cs_a;
+    p.b = args.b, p.rs_b = args.rs_b, p.cs_b = args.cs_b;
+    p.c = args.c, p.rs_c = args.rs_c, p.cs_c = args.cs_c;
+    p.bias = args.bias, p.bias_rs = 0, p.bias_cs = args.bias_stride;
+    p.act = args.act;
+    p.batch = args.batch, p.bs_a = args.bs_a, p.bs_b = args.bs_b, p.bs_c = args.bs_c;
+    return p;
+}
+
+}  // namespace
+
 template <typename T>
 void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
     if (args.m < 0 || args.n < 0 || args.k < 0 || args.batch < 0) {
@@ -239,29 +258,7 @@ void gemm(const GemmArgs<T>& args, const GemmOptions& options) {
         return;
     }
 
-    Problem<T> p;
-    p.m = args.m;
-    p.n = args.n;
-    p.k = args.k;
-    p.alpha = args.alpha;
-    p.beta = args.beta;
-    p.a = args.a;
-    p.rs_a = args.rs_a;
-    p.cs_a = args.cs_a;
-    p.b = args.b;
-    p.rs_b = args.rs_b;
-    p.cs_b = args.cs_b;
-    p.c = args.c;
-    p.rs_c = args.rs_c;
-    p.cs_c = args.cs_c;
-    p.bias = args.bias;
-    p.bias_rs = 0;
-    p.bias_cs = args.bias_stride;
-    p.act = args.act;
-    p.batch = args.batch;
-    p.bs_a = args.bs_a;
-    p.bs_b = args.bs_b;
-    p.bs_c = args.bs_c;
+    Problem<T> p = problem_of(args);
 
     // A stride along a dimension of extent 1 is never used: make it 1, so the
     // fast packing and store paths apply (e.g. a column vector B is "row-major").
@@ -450,21 +447,7 @@ void gemm_prepacked(const GemmArgs<T>& args, const PackedLayout& l, const T* pac
             std::to_string(l.k) + ", n=" + std::to_string(l.n) + ", batch 1)");
     }
     if (args.m == 0 || args.n == 0) return;
-    Problem<T> p;
-    p.m = args.m;
-    p.n = args.n;
-    p.k = args.k;
-    p.alpha = args.alpha;
-    p.beta = args.beta;
-    p.a = args.a;
-    p.rs_a = args.rs_a;
-    p.cs_a = args.cs_a;
-    p.c = args.c;
-    p.rs_c = args.rs_c;
-    p.cs_c = args.cs_c;
-    p.bias = args.bias;
-    p.bias_cs = args.bias_stride;
-    p.act = args.act;
+    Problem<T> p = problem_of(args);   // B comes packed: p.b and its strides go unread
     if (p.k == 0) return scale_only(p);
     if (p.n == 1) p.cs_c = 1, p.bias_cs = 0;
     if (p.k == 1) p.cs_a = 1;
