@@ -87,13 +87,7 @@ class CausalSelfAttention(nn.Module):
         """x (B, T, d_model) at positions past .. past + T - 1; with a cache, its
         first ``past`` steps hold this layer's earlier keys and values."""
         b, t, d = x.shape
-        hd, kv = self.head_dim, self.n_kv_head * self.head_dim
-        qkv = self.qkv(x)
-        q = qkv[..., :d].reshape(b, t, self.n_head, hd).transpose(1, 2)
-        k = qkv[..., d:d + kv].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
-        v = qkv[..., d + kv:].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
-        if self.rotary is not None:
-            q, k = self.rotary(q, past), self.rotary(k, past)
+        q, k, v = self._heads(x, past)
         if cache is not None:
             k, v = cache.update(layer, k, v)
         seen = past     # keys before this call's first token: cached steps, then prefix ones
@@ -118,18 +112,26 @@ class CausalSelfAttention(nn.Module):
                                                enable_gqa=gqa)
         return self.proj(y.transpose(1, 2).reshape(b, t, d))
 
-
-    @no_grad()
-    def attention_weights(self, x: Tensor) -> Tensor:
-        """The causal attention weights (B, n_head, T, T) of input x (B, T, d_model),
-        formed explicitly (the fused forward never stores them): for plotting."""
+    def _heads(self, x: Tensor, past: int) -> tuple:
+        """q (B, n_head, T, hd), k and v (B, n_kv_head, T, hd) of x (B, T, d_model) at
+        positions past .. past + T - 1 (rotated when the positions are rotary)."""
         b, t, d = x.shape
         hd, kv = self.head_dim, self.n_kv_head * self.head_dim
         qkv = self.qkv(x)
         q = qkv[..., :d].reshape(b, t, self.n_head, hd).transpose(1, 2)
         k = qkv[..., d:d + kv].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
+        v = qkv[..., d + kv:].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
         if self.rotary is not None:
-            q, k = self.rotary(q), self.rotary(k)
+            q, k = self.rotary(q, past), self.rotary(k, past)
+        return q, k, v
+
+    @no_grad()
+    def attention_weights(self, x: Tensor) -> Tensor:
+        """The causal attention weights (B, n_head, T, T) of input x (B, T, d_model),
+        formed explicitly (the fused forward never stores them): for plotting."""
+        b, t, _ = x.shape
+        hd = self.head_dim
+        q, k, _ = self._heads(x, 0)
         if self.n_kv_head != self.n_head:     # each KV head serves a group of query heads
             g = self.n_head // self.n_kv_head
             k = k.unsqueeze(2).expand(b, self.n_kv_head, g, t, hd).reshape(b, self.n_head, t, hd)

@@ -62,14 +62,18 @@ class TransformerSeq2Seq(nn.Module):
         lengths = np.asarray(src_lengths).reshape(-1, 1)
         return from_numpy(np.arange(src.shape[1])[None, :] >= lengths)
 
+    def _embed(self, emb: nn.Embedding, ids: Tensor) -> Tensor:
+        """Token embeddings scaled by sqrt(d_model), plus the sinusoidal positions."""
+        return self.pos(emb(ids) * math.sqrt(self.d_model))
+
     def encode(self, src: Tensor, src_lengths) -> tuple:
         pad = self._src_padding(src, src_lengths)
-        x = self.pos(self.src_emb(src) * math.sqrt(self.d_model))
+        x = self._embed(self.src_emb, src)
         return self.transformer.encoder(x, src_key_padding_mask=pad), pad
 
     def decode_step(self, tgt_in: Tensor, memory: Tensor, pad: Tensor) -> Tensor:
         t = tgt_in.shape[1]
-        y = self.pos(self.tgt_emb(tgt_in) * math.sqrt(self.d_model))
+        y = self._embed(self.tgt_emb, tgt_in)
         causal = nn.Transformer.generate_square_subsequent_mask(t, dtype=y.dtype)
         h = self.transformer.decoder(y, memory, tgt_mask=causal, tgt_is_causal=True,
                                      memory_key_padding_mask=pad)
@@ -99,7 +103,7 @@ class TransformerSeq2Seq(nn.Module):
         """The last decoder layer's cross-attention weights (B, T, S), heads averaged."""
         dec = self.transformer.decoder
         t = tgt_in.shape[1]
-        x = self.pos(self.tgt_emb(tgt_in) * math.sqrt(self.d_model))
+        x = self._embed(self.tgt_emb, tgt_in)
         causal = nn.Transformer.generate_square_subsequent_mask(t, dtype=x.dtype)
         for layer in dec.layers[:-1]:
             x = layer(x, memory, tgt_mask=causal, memory_key_padding_mask=pad)

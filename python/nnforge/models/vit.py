@@ -46,6 +46,11 @@ class ViT(nn.Module):
         self.head = nn.Linear(d_model, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.encoder(self.tokens(x))[:, 0])
+
+    def tokens(self, x: Tensor) -> Tensor:
+        """The encoder's input for images x (B, C, H, W): [cls; patches] + positions,
+        (B, 1 + num_patches, d_model)."""
         if x.ndim != 4 or tuple(x.shape[1:]) != (self.in_channels, self.image_size,
                                                   self.image_size):
             raise ValueError(f"ViT: expected images (B, {self.in_channels}, {self.image_size}, "
@@ -53,6 +58,4 @@ class ViT(nn.Module):
         b = x.shape[0]
         patches = self.patch_embed(x).flatten(2).transpose(1, 2)     # (B, N, d_model)
         cls = self.cls_token.expand(b, 1, patches.shape[-1])
-        h = self.drop(self.pos(cat([cls, patches], 1)))
-        h = self.encoder(h)
-        return self.head(h[:, 0])
+        return self.drop(self.pos(cat([cls, patches], 1)))

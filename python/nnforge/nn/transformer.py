@@ -171,6 +171,15 @@ class TransformerDecoderLayer(Module):
         return self.dropout3(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
+def _causal_hint(layers, x: Tensor, mask, is_causal) -> bool:
+    """A stack's is_causal: the caller's, or (None) whether ``mask`` is exactly the
+    causal mask of x's sequence length (dim 1 with batch_first, else dim 0)."""
+    if is_causal is not None:
+        return is_causal
+    batch_first = layers[0].self_attn.batch_first if len(layers) else False
+    return _is_causal_mask(mask, x.shape[1 if batch_first and x.ndim == 3 else 0])
+
+
 def _clones(layer: Module, n: int) -> ModuleList:
     return ModuleList([copy.deepcopy(layer) for _ in range(n)])
 
@@ -188,16 +197,12 @@ class TransformerEncoder(Module):
 
     def forward(self, src: Tensor, mask=None, src_key_padding_mask=None,
                 is_causal: bool | None = None) -> Tensor:
-        seq_len = src.shape[1 if self._batch_first() and src.ndim == 3 else 0]
-        causal = _is_causal_mask(mask, seq_len) if is_causal is None else is_causal
+        causal = _causal_hint(self.layers, src, mask, is_causal)
         x = src
         for layer in self.layers:
             x = layer(x, src_mask=mask, src_key_padding_mask=src_key_padding_mask,
                       is_causal=causal)
         return self.norm(x) if self.norm is not None else x
-
-    def _batch_first(self) -> bool:
-        return self.layers[0].self_attn.batch_first if len(self.layers) else False
 
 
 class TransformerDecoder(Module):
@@ -212,9 +217,7 @@ class TransformerDecoder(Module):
     def forward(self, tgt: Tensor, memory: Tensor, tgt_mask=None, memory_mask=None,
                 tgt_key_padding_mask=None, memory_key_padding_mask=None,
                 tgt_is_causal: bool | None = None, memory_is_causal: bool = False) -> Tensor:
-        batch_first = self.layers[0].self_attn.batch_first if len(self.layers) else False
-        seq_len = tgt.shape[1 if batch_first and tgt.ndim == 3 else 0]
-        causal = _is_causal_mask(tgt_mask, seq_len) if tgt_is_causal is None else tgt_is_causal
+        causal = _causal_hint(self.layers, tgt, tgt_mask, tgt_is_causal)
         x = tgt
         for layer in self.layers:
             x = layer(x, memory, tgt_mask=tgt_mask, memory_mask=memory_mask,

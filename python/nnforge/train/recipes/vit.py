@@ -29,9 +29,7 @@ def cls_attention(model, image: np.ndarray) -> np.ndarray:
     for one standardized (1, 8, 8) image, from MultiheadAttention's per-head weights."""
     model.eval()
     with no_grad():
-        x = from_numpy(np.ascontiguousarray(image[None], dtype=np.float32))
-        h = model.patch_embed(x).flatten(2).transpose(1, 2)
-        h = model.pos(_cat_cls(model, h))
+        h = model.tokens(from_numpy(np.ascontiguousarray(image[None], dtype=np.float32)))
         layers = model.encoder.layers
         for layer in layers[:-1]:
             h = layer(h)
@@ -40,11 +38,6 @@ def cls_attention(model, image: np.ndarray) -> np.ndarray:
         _, w = last.self_attn(u, u, u, need_weights=True, average_attn_weights=False)
     side = int(math.isqrt(model.num_patches))
     return w[0, :, 0, 1:].numpy().reshape(-1, side, side)
-
-
-def _cat_cls(model, patches):
-    from ...ops.shape import cat
-    return cat([model.cls_token.expand(patches.shape[0], 1, patches.shape[-1]), patches], 1)
 
 
 @register("vit", "digits")
