@@ -8,6 +8,7 @@ import pytest
 
 import nnforge as nf
 from nnforge.data.dates import FORMATS, date_pairs
+from nnforge.data.tokenizers import CharTokenizer
 from nnforge.models.seq2seq import Seq2Seq
 from nnforge.train.recipes import seq2seq as recipe
 
@@ -24,12 +25,12 @@ def test_exact_match_on_hand_made_examples():
     assert recipe.exact_match(["1990-3-21", "2001-12-011", "", "2049-12-31"], targets) == 0.25
     with pytest.raises(ValueError, match="3 predictions for 4 targets"):
         recipe.exact_match(targets[:3], targets)
-    v = recipe.TokenVocab("0123456789-")
+    v = CharTokenizer.train("0123456789-", specials=recipe._SPECIALS)
     ids = v.encode("1990-03-21")
     # Decoding stops at the first EOS and drops the other specials.
-    assert v.decode(ids + [recipe.EOS] + v.encode("77")) == "1990-03-21"
+    assert v.decode(recipe.cut_at_eos(ids + [recipe.EOS] + v.encode("77"))) == "1990-03-21"
     assert v.decode([recipe.BOS] + ids[:4] + [recipe.PAD]) == "1990"
-    assert v.encode("1x") == [v.stoi["1"], recipe.UNK]
+    assert v.encode("1x") == [v.encode("1")[0], recipe.UNK]
 
 
 def test_held_out_sources_are_disjoint_from_training():

@@ -42,6 +42,21 @@ DEFAULT_SPECIALS = ("<pad>", "<bos>", "<eos>", "<mask>", "<cls>")
 _PIECES = re.compile(r" ?[^\W\d_]+| ?\d+| ?[^\s\w]+|_+|\s+(?!\S)|\s+")
 
 
+def _merge_pair(seq: list, pair: tuple, new: int) -> list:
+    """``seq`` with every non-overlapping occurrence of ``pair``, left to right,
+    replaced by the token ``new``."""
+    a, b = pair
+    out, i = [], 0
+    while i < len(seq):
+        if i + 1 < len(seq) and seq[i] == a and seq[i + 1] == b:
+            out.append(new)
+            i += 2
+        else:
+            out.append(seq[i])
+            i += 1
+    return out
+
+
 class _Tokenizer:
     """What both tokenizers share: special tokens and their ids, batching, files."""
 
@@ -250,14 +265,7 @@ class ByteBPETokenizer(_Tokenizer):
                     if counts[p] <= 0:
                         del counts[p]
                     where[p].discard(wi)
-                merged, i = [], 0
-                while i < len(s):
-                    if i + 1 < len(s) and s[i] == pair[0] and s[i + 1] == pair[1]:
-                        merged.append(new)
-                        i += 2
-                    else:
-                        merged.append(s[i])
-                        i += 1
+                merged = _merge_pair(s, pair, new)
                 seqs[wi] = merged
                 for p in zip(merged, merged[1:]):   # ...and its new pairs back in
                     counts[p] += f
@@ -277,16 +285,7 @@ class ByteBPETokenizer(_Tokenizer):
             best = min((rank.get(p, 1 << 62), p) for p in zip(s, s[1:]))
             if best[0] == 1 << 62:
                 break
-            a, b = best[1]
-            merged, i = [], 0
-            while i < len(s):
-                if i + 1 < len(s) and s[i] == a and s[i + 1] == b:
-                    merged.append(best[0])
-                    i += 2
-                else:
-                    merged.append(s[i])
-                    i += 1
-            s = merged
+            s = _merge_pair(s, best[1], best[0])
         if len(self._cache) < 100_000:
             self._cache[piece] = s
         return s

@@ -43,20 +43,17 @@ from . import register
 
 def _windows(length: int, stride: int):
     """(x (N, length, 1), y (N, 1)): standardized sunspot windows and the next year."""
-    from ...data.datasets import sunspots
+    from ...data.datasets import sunspots, windowed
     _, values = sunspots()
     z = ((values - values.mean()) / values.std()).astype(np.float32)
-    starts = np.arange(0, len(z) - length, stride)
-    x = np.stack([z[s:s + length] for s in starts])[:, :, None]
-    y = z[starts + length][:, None]
-    return np.ascontiguousarray(x), np.ascontiguousarray(y)
+    x, y = windowed(z, length)
+    return np.ascontiguousarray(x[::stride, :, None]), np.ascontiguousarray(y[::stride])
 
 
 def _lstm(hidden: int, forget_bias: float | None):
     lstm = nn.LSTM(1, hidden, batch_first=True)
     if forget_bias is not None:   # gate rows (i, f, g, o): f is the second block
-        with_bias = lstm.bias_ih_l0.detach()
-        with_bias[hidden:2 * hidden] = forget_bias
+        lstm.bias_ih_l0.detach()[hidden:2 * hidden] = forget_bias
         lstm.bias_hh_l0.detach()[hidden:2 * hidden] = 0.0
     return lstm
 

@@ -29,6 +29,7 @@ import numpy as np
 from ... import optim
 from ...autograd.grad_mode import no_grad
 from ...data.dates import FORMATS, date_pairs
+from ...data.tokenizers import CharTokenizer
 from ...nn import functional as F
 from ...nn.utils import clip_grad_norm_
 from ...ops.creation import from_numpy
@@ -36,40 +37,16 @@ from ...random import Generator, _rng, manual_seed
 from ..fit import History
 from . import register
 
+# Character vocabularies (nf.data.CharTokenizer) put these specials first: ids 0-3.
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
-_SPECIALS = ["<pad>", "<bos>", "<eos>", "<unk>"]
+_SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 TEST_SEED_OFFSET = 10_007   # the test pairs' seed is the run's seed plus this
 PLOT_FORMATS = ("words", "weekday_long", "abbrev", "dotted")
 
 
-class TokenVocab:
-    """Characters with the special ids PAD=0, BOS=1, EOS=2, UNK=3 in front.
-
-    >>> v = TokenVocab("ab")
-    >>> v.encode("ba"), v.decode([5, 4, EOS, 4])
-    ([5, 4], 'ba')
-    """
-
-    def __init__(self, chars):
-        self.itos = _SPECIALS + sorted(set(chars))
-        self.stoi = {c: i for i, c in enumerate(self.itos)}
-
-    def __len__(self) -> int:
-        return len(self.itos)
-
-    def encode(self, text: str) -> list:
-        return [self.stoi.get(c, UNK) for c in text]
-
-    def decode(self, ids) -> str:
-        """The characters of ``ids`` up to the first EOS (specials dropped)."""
-        out = []
-        for i in ids:
-            i = int(i)
-            if i == EOS:
-                break
-            if i >= len(_SPECIALS):
-                out.append(self.itos[i])
-        return "".join(out)
+def cut_at_eos(ids: list) -> list:
+    """A decoded id list up to and including its first EOS (all of it without one)."""
+    return ids[:ids.index(EOS) + 1] if EOS in ids else ids
 
 
 def exact_match(predictions, targets) -> float:
@@ -167,9 +144,7 @@ def decode(model, sources: list, src_vocab, tgt_vocab, *, beam: int = 1, max_len
             tokens, attn = model.beam_search_batch(src, lengths, beam=beam, max_len=max_len)
             attn = [None] * len(idx) if attn is None else attn
         for k, i in enumerate(idx):
-            toks = [int(t) for t in tokens[k]]
-            if EOS in toks:
-                toks = toks[:toks.index(EOS) + 1]
+            toks = cut_at_eos([int(t) for t in tokens[k]])
             ids[i], texts[i] = toks, tgt_vocab.decode(toks)
             if attn[k] is not None:
                 attns[i] = attn[k][:len(toks), :lengths[k]]
@@ -216,8 +191,8 @@ def seq2seq_dates(*, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3,
         raise RuntimeError(f"seq2seq dates: {overlap} test sources occur in training")
     train_dates = {t for _, t in train}
     unseen_dates = sum(t not in train_dates for _, t, _ in test)
-    src_vocab = TokenVocab("".join(s for s, _ in train))
-    tgt_vocab = TokenVocab("".join(t for _, t in train))
+    src_vocab = CharTokenizer.train("".join(s for s, _ in train), specials=_SPECIALS)
+    tgt_vocab = CharTokenizer.train("".join(t for _, t in train), specials=_SPECIALS)
     log(f"dates: {len(train)} training pairs (seed {seed}, {len(train_sources)} distinct "
         f"sources), {len(test)} test pairs (seed {seed + TEST_SEED_OFFSET}); "
         f"{dropped} drawn test pairs dropped because training had their source, so 0 test "
@@ -321,7 +296,8 @@ def seq2seq_dates(*, epochs: int = 6, batch_size: int = 64, lr: float = 3e-3,
                           lines=[result_line, "per format:"] + format_lines, log=log)
         save(model.state_dict(), os.path.join(out_dir, "seq2seq.safetensors"))
         plots = _attention_plots(out_dir, test, greedy_preds, greedy_attn,
-                                 [[tgt_vocab.itos[i] for i in row] for row in greedy_ids], log)
+                                 [[tgt_vocab.decode([i], skip_specials=False) for i in row]
+                                  for row in greedy_ids], log)
     return {**history, "history": history, "model": model, "src_vocab": src_vocab,
             "tgt_vocab": tgt_vocab, "exact_match": greedy, "exact_match_beam": beam,
             "per_format": per_format, "per_format_beam": per_format_beam,
