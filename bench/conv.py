@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from .harness import Case
+from .harness import Case, layer_cases
 
 # (name, module constructor arguments, input shape)
 CONVS = [
@@ -37,45 +37,9 @@ QUICK = {"lenet C3 conv 6->16 5x5, 14x14 b64", "maxpool 2x2, lenet 6ch 28x28 b64
 
 
 def _layer_cases(name, spec, shape, threads):
-    import nnforge as nf
     kind, args, kwargs = spec
     x_np = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    nf.manual_seed(0)
-    ours_layer = getattr(nf.nn, kind)(*args, **kwargs)
-    x = nf.from_numpy(x_np)
-    xg = nf.from_numpy(x_np.copy()).requires_grad_()
-
-    def ours_fwd():
-        with nf.no_grad():
-            ours_layer(x)
-
-    def ours_fwd_bwd():
-        ours_layer.zero_grad()
-        xg.grad = None
-        ours_layer(xg).sum().backward()
-
-    peer_fwd = peer_fwd_bwd = None
-    try:
-        import torch
-        torch.set_num_threads(threads)
-        peer_layer = getattr(torch.nn, kind)(*args, **kwargs)
-        peer_layer.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                                    for k, v in ours_layer.state_dict().items()})
-        tx = torch.from_numpy(x_np)
-        txg = torch.from_numpy(x_np.copy()).requires_grad_()
-
-        def peer_fwd():
-            with torch.no_grad():
-                peer_layer(tx)
-
-        def peer_fwd_bwd():
-            peer_layer.zero_grad()
-            txg.grad = None
-            peer_layer(txg).sum().backward()
-    except ImportError:
-        pass
-    return [Case(f"{name} fwd", ours_fwd, peer_fwd),
-            Case(f"{name} fwd+bwd", ours_fwd_bwd, peer_fwd_bwd)]
+    return layer_cases(name, kind, args, kwargs, x_np, threads)
 
 
 def _lenet_step_case(threads, batch=64):

@@ -81,6 +81,52 @@ def print_table(results, file=None) -> None:
     print("peer/ours > 1 means nnforge is faster; medians of alternating rounds.", file=file)
 
 
+def layer_cases(name: str, kind: str, args: tuple, kwargs: dict, x_np, threads: int,
+                first_output: bool = False) -> list:
+    """Two cases for ``nn.<kind>(*args, **kwargs)``, built in nnforge and in PyTorch
+    with nnforge's weights copied, on the input ``x_np``: forward under no_grad, and
+    forward plus backward of the output's sum (every parameter and input gradient).
+    ``first_output``: the layer returns a tuple (output, state); time on output."""
+    import nnforge as nf
+    pick = (lambda y: y[0]) if first_output else (lambda y: y)
+    nf.manual_seed(0)
+    ours_layer = getattr(nf.nn, kind)(*args, **kwargs)
+    x = nf.from_numpy(x_np)
+    xg = nf.from_numpy(x_np.copy()).requires_grad_()
+
+    def ours_fwd():
+        with nf.no_grad():
+            ours_layer(x)
+
+    def ours_fwd_bwd():
+        ours_layer.zero_grad()
+        xg.grad = None
+        pick(ours_layer(xg)).sum().backward()
+
+    peer_fwd = peer_fwd_bwd = None
+    try:
+        import torch
+        torch.set_num_threads(threads)
+        peer_layer = getattr(torch.nn, kind)(*args, **kwargs)
+        peer_layer.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                                    for k, v in ours_layer.state_dict().items()})
+        tx = torch.from_numpy(x_np)
+        txg = torch.from_numpy(x_np.copy()).requires_grad_()
+
+        def peer_fwd():
+            with torch.no_grad():
+                peer_layer(tx)
+
+        def peer_fwd_bwd():
+            peer_layer.zero_grad()
+            txg.grad = None
+            pick(peer_layer(txg)).sum().backward()
+    except ImportError:
+        pass
+    return [Case(f"{name} fwd", ours_fwd, peer_fwd),
+            Case(f"{name} fwd+bwd", ours_fwd_bwd, peer_fwd_bwd)]
+
+
 def environment() -> dict:
     import numpy as np
     import nnforge as nf

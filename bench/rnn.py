@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from .harness import Case
+from .harness import Case, layer_cases
 
 STEPS, BATCH, INPUT, HIDDEN = 100, 32, 256, 512
 # (name, module class, num_layers)
@@ -29,45 +29,9 @@ LAYERS = [
 
 def _layer_cases(name, kind, num_layers, threads, steps=STEPS, batch=BATCH, input_size=INPUT,
                  hidden=HIDDEN):
-    import nnforge as nf
     x_np = np.random.default_rng(0).standard_normal((steps, batch, input_size)).astype(np.float32)
-    nf.manual_seed(0)
-    ours_layer = getattr(nf.nn, kind)(input_size, hidden, num_layers)
-    x = nf.from_numpy(x_np)
-    xg = nf.from_numpy(x_np.copy()).requires_grad_()
-
-    def ours_fwd():
-        with nf.no_grad():
-            ours_layer(x)
-
-    def ours_fwd_bwd():
-        ours_layer.zero_grad()
-        xg.grad = None
-        ours_layer(xg)[0].sum().backward()
-
-    peer_fwd = peer_fwd_bwd = None
-    try:
-        import torch
-        torch.set_num_threads(threads)
-        peer_layer = getattr(torch.nn, kind)(input_size, hidden, num_layers)
-        peer_layer.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                                    for k, v in ours_layer.state_dict().items()})
-        tx = torch.from_numpy(x_np)
-        txg = torch.from_numpy(x_np.copy()).requires_grad_()
-
-        def peer_fwd():
-            with torch.no_grad():
-                peer_layer(tx)
-
-        def peer_fwd_bwd():
-            peer_layer.zero_grad()
-            txg.grad = None
-            peer_layer(txg)[0].sum().backward()
-    except ImportError:
-        pass
-    shape = f"T{steps} b{batch}"
-    return [Case(f"{name} {shape} fwd", ours_fwd, peer_fwd),
-            Case(f"{name} {shape} fwd+bwd", ours_fwd_bwd, peer_fwd_bwd)]
+    return layer_cases(f"{name} T{steps} b{batch}", kind, (input_size, hidden, num_layers), {},
+                       x_np, threads, first_output=True)
 
 
 def _char_lstm_case(threads, vocab=65, embed=64, hidden=256, layers=2, batch=32, seq=100):

@@ -267,3 +267,19 @@ def run_gradcheck(nf_fn, arrays, requires_grad=None, **kwargs):
         t = nf.from_numpy(np.ascontiguousarray(a).copy())
         ins.append(t.requires_grad_() if rg else t)
     assert nf.autograd.gradcheck(nf_fn, tuple(ins), **kwargs)
+
+
+def run_isa_script(script: str, isa: str) -> None:
+    """Runs ``script`` in a fresh Python with NNFORGE_ISA=isa (skipping when this CPU
+    lacks the ISA); it must exit cleanly and print "ok"."""
+    import os
+    import subprocess
+    import sys
+    f = nf._C.cpu_features()
+    needs = {"avx2": ("avx2", "fma"),
+             "avx512": ("avx512f", "avx512bw", "avx512dq", "avx512vl", "fma")}.get(isa, ())
+    if not all(f[k] for k in needs):
+        pytest.skip(f"this CPU has no {isa}")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env=dict(os.environ, NNFORGE_ISA=isa))
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr

@@ -3,10 +3,6 @@ the kernels against a float64 numpy reference (every ISA build, in fresh
 processes), thread-count invariance, F.layer_norm / nn.LayerNorm against
 PyTorch (normalized_shape of 1-3 dims, with and without affine, bias=False;
 outputs and every gradient), float64 gradcheck, RMSNorm, and errors."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -15,7 +11,8 @@ from nnforge import nn
 from nnforge._C import cpu as C
 from nnforge.nn import functional as F
 
-from helpers import assert_close, check_op, requires_torch, run_gradcheck, torch
+from helpers import (assert_close, check_op, requires_torch, run_gradcheck, run_isa_script,
+                     torch)
 
 
 def np_layer_norm(x, k, w=None, b=None, eps=1e-5):
@@ -121,23 +118,10 @@ print("ok")
 """
 
 
-def _isa_available(isa):
-    f = nf._C.cpu_features()
-    if isa == "avx2":
-        return f["avx2"] and f["fma"]
-    if isa == "avx512":
-        return all(f[k] for k in ("avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"))
-    return True
-
-
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_kernels_every_isa(isa):
     """Each ISA build against float64 numpy, in a fresh process with NNFORGE_ISA set."""
-    if not _isa_available(isa):
-        pytest.skip(f"this CPU has no {isa}")
-    out = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(isa=isa)],
-                         capture_output=True, text=True, env=dict(os.environ, NNFORGE_ISA=isa))
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    run_isa_script(ISA_SCRIPT.format(isa=isa), isa)
 
 
 # ---------------------------------------------------------------- threads

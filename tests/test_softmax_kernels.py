@@ -4,10 +4,6 @@ reference over every dim (every ISA build, in fresh processes), thread-count
 invariance, F.softmax / F.log_softmax against PyTorch (forward, gradients,
 non-contiguous inputs, gradcheck), -inf / +inf / nan / large rows as PyTorch
 gives them, and errors."""
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
@@ -16,7 +12,7 @@ from nnforge._C import cpu as C
 from nnforge.backend import cpu as backend
 from nnforge.nn import functional as F
 
-from helpers import assert_close, check_op, requires_torch, torch
+from helpers import assert_close, check_op, requires_torch, run_isa_script, torch
 
 
 def np_softmax(x, dim, log=False):
@@ -79,23 +75,10 @@ print("ok")
 """
 
 
-def _isa_available(isa):
-    f = nf._C.cpu_features()
-    if isa == "avx2":
-        return f["avx2"] and f["fma"]
-    if isa == "avx512":
-        return all(f[k] for k in ("avx512f", "avx512bw", "avx512dq", "avx512vl", "fma"))
-    return True
-
-
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_kernels_every_isa(isa):
     """Each ISA build against float64 numpy, in a fresh process with NNFORGE_ISA set."""
-    if not _isa_available(isa):
-        pytest.skip(f"this CPU has no {isa}")
-    out = subprocess.run([sys.executable, "-c", ISA_SCRIPT.format(isa=isa)],
-                         capture_output=True, text=True, env=dict(os.environ, NNFORGE_ISA=isa))
-    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+    run_isa_script(ISA_SCRIPT.format(isa=isa), isa)
 
 
 @pytest.mark.parametrize("shape,dim", [((2048, 65), 1), ((8, 64, 300), 1)], ids=str)
