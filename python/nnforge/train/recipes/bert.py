@@ -49,6 +49,7 @@ from ...ops.creation import from_numpy
 from ...random import Generator, manual_seed
 from ..fit import History
 from . import register
+from ._optim import adamw_matrix_decay, warmup_cosine
 
 
 def speeches(text: str) -> list:
@@ -194,16 +195,8 @@ def pretrain_mlm(model, tok, ids: np.ndarray, *, steps: int, batch_size: int, lr
     """Masked-LM training on random windows of ``ids`` (<cls> in front); AdamW,
     warm-up then cosine to 10%. Returns rows {step, loss, (heldout_loss, heldout_acc)}."""
     from tqdm.auto import tqdm
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.ndim < 2]
-    opt = optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                       {"params": rest, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.98))
-
-    def lr_at(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-    sched = optim.lr_scheduler.LambdaLR(opt, lr_at)
+    opt = adamw_matrix_decay(model.parameters(), lr, 0.01, betas=(0.9, 0.98))
+    sched = warmup_cosine(opt, warmup, steps, floor=0.1)
     rng = np.random.default_rng(seed)
     gen = Generator().manual_seed(seed + 1)
     mask = _masker(tok)
@@ -256,10 +249,7 @@ def finetune(model, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np
     shuffles with ``seed`` (so two models see the same batches). Rows per epoch:
     {epoch, loss, test_acc}."""
     from tqdm.auto import tqdm
-    decay = [p for p in model.parameters() if p.ndim >= 2]
-    rest = [p for p in model.parameters() if p.ndim < 2]
-    opt = optim.AdamW([{"params": decay, "weight_decay": 0.01},
-                       {"params": rest, "weight_decay": 0.0}], lr=lr)
+    opt = adamw_matrix_decay(model.parameters(), lr, 0.01)
     per_epoch = math.ceil(len(x) / batch_size)
     total = epochs * per_epoch
     warmup = max(1, total // 10)

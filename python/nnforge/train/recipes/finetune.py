@@ -32,13 +32,12 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import os
 import time
 
 import numpy as np
 
-from ... import optim, peft
+from ... import peft
 from ...autograd.grad_mode import no_grad
 from ...data.datasets import tinyshakespeare
 from ...data.tokenizers import CharTokenizer
@@ -48,6 +47,7 @@ from ...ops.creation import from_numpy
 from ...random import Generator, _rng, manual_seed
 from ..fit import History
 from . import register
+from ._optim import adamw_matrix_decay, warmup_cosine
 from .recurrent import _batches
 
 N_VIRTUAL = 16      # prefix / prompt length, and what the evaluation windows leave free
@@ -106,16 +106,8 @@ def _train(model, ids: np.ndarray, *, steps: int, lr: float, weight_decay: float
     the last training loss."""
     from tqdm.auto import tqdm
     params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    rest = [p for p in params if p.ndim < 2]
-    opt = optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                       {"params": rest, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
-
-    def lr_at(step):
-        if step < warmup:
-            return (step + 1) / warmup
-        return 0.1 + 0.45 * (1 + math.cos(math.pi * (step - warmup) / max(1, steps - warmup)))
-    sched = optim.lr_scheduler.LambdaLR(opt, lr_at)
+    opt = adamw_matrix_decay(params, lr, weight_decay, betas=(0.9, 0.95))
+    sched = warmup_cosine(opt, warmup, steps, floor=0.1)
     batches = _batches(ids, batch_size, window, _rng(Generator().manual_seed(seed)))
     model.train()
     running = None

@@ -21,7 +21,6 @@ import time
 
 import numpy as np
 
-from ... import optim
 from ...autograd.grad_mode import no_grad
 from ...data.datasets import tinyshakespeare
 from ...data.tokenizers import ByteBPETokenizer, CharTokenizer
@@ -31,6 +30,7 @@ from ...ops.creation import from_numpy
 from ...random import Generator, _rng, manual_seed
 from ..fit import History
 from . import register
+from ._optim import adamw_matrix_decay, warmup_cosine
 from .recurrent import BIGRAM_BITS, UNIGRAM_BITS, _batches
 
 
@@ -83,17 +83,8 @@ def train_gpt(tokens: str, *, steps: int, batch_size: int, block_size: int, n_la
         f"{positions} positions, {n_params:,} parameters; AdamW lr={lr} "
         f"weight_decay={weight_decay}, {warmup} warm-up steps then cosine decay, {steps} steps "
         f"of {batch_size} x {block_size} tokens")
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-    opt = optim.AdamW([{"params": decay, "weight_decay": weight_decay},
-                       {"params": no_decay, "weight_decay": 0.0}], lr=lr, betas=(0.9, 0.95))
-
-    def lr_at(step):      # linear warm-up, then cosine to 10% of lr
-        if step < warmup:
-            return (step + 1) / warmup
-        progress_ = (step - warmup) / max(1, steps - warmup)
-        return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress_))
-    sched = optim.lr_scheduler.LambdaLR(opt, lr_at)
+    opt = adamw_matrix_decay(model.parameters(), lr, weight_decay, betas=(0.9, 0.95))
+    sched = warmup_cosine(opt, warmup, steps, floor=0.1)
     batches = _batches(train_ids, batch_size, block_size, _rng(Generator().manual_seed(seed)))
     history = History()
     running = None

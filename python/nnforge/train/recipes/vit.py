@@ -21,6 +21,7 @@ from ...autograd.grad_mode import no_grad
 from ...ops.creation import from_numpy
 from ...random import Generator, manual_seed
 from . import register
+from ._optim import warmup_cosine
 from ._classifier import train_digits_classifier
 
 
@@ -67,12 +68,7 @@ def vit_digits(*, epochs: int = 120, batch_size: int = 64, lr: float = 1e-3,
         f"weight_decay={weight_decay}, {warmup} warm-up epochs then cosine decay, {epochs} "
         f"epochs, batch {batch_size}")
     opt = optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-
-    def lr_at(epoch):
-        if epoch < warmup:
-            return (epoch + 1) / warmup
-        return 0.5 * (1 + math.cos(math.pi * (epoch - warmup) / max(1, epochs - warmup)))
-    sched = optim.lr_scheduler.LambdaLR(opt, lr_at)
+    sched = warmup_cosine(opt, warmup, epochs)
     config = {"recipe": "vit/digits", "seed": seed, "lr": lr, "batch_size": batch_size,
               "weight_decay": weight_decay, "d_model": d_model, "depth": depth, "nhead": nhead,
               "patch_size": patch_size, "dropout": dropout}
