@@ -369,12 +369,33 @@ def plot_confusion_matrix(matrix, path, *, labels=None, normalize: bool = False,
 
 
 # --------------------------------------------------------------------------- sequences
+def _as_weights(weights) -> np.ndarray:
+    return np.asarray(weights.detach().numpy() if hasattr(weights, "detach") else weights,
+                      dtype=np.float64)
+
+
+def _token_labels(tokens):
+    """Tick labels for tokens (escapes shown, a blank for the empty string), or None."""
+    return None if tokens is None else [repr(str(t))[1:-1] or " " for t in tokens]
+
+
+def _heat_map(ax, w: np.ndarray, xlabels=None, ylabels=None, fontsize: int = 7) -> None:
+    """Weights in [0, max] as an image on ``ax``, columns/rows labelled when given."""
+    ax.imshow(w, cmap="viridis", vmin=0.0, vmax=max(float(w.max()), 1e-9), aspect="auto",
+              interpolation="nearest")
+    if xlabels is not None:
+        ax.set_xticks(range(w.shape[1]))
+        ax.set_xticklabels(xlabels, fontsize=fontsize)
+    if ylabels is not None:
+        ax.set_yticks(range(w.shape[0]))
+        ax.set_yticklabels(ylabels, fontsize=fontsize)
+
+
 def plot_attention(weights, path, *, source=None, target=None, title: str | None = None) -> str:
     """Saves attention weights (target steps T, source positions S) as a heat map,
     rows labelled by the ``target`` tokens and columns by the ``source`` tokens
     (sequences of strings, e.g. the characters). Returns the path."""
-    w = np.asarray(weights.detach().numpy() if hasattr(weights, "detach") else weights,
-                   dtype=np.float64)
+    w = _as_weights(weights)
     if w.ndim != 2 or 0 in w.shape:
         raise ValueError(f"plot_attention: expected weights of shape (target, source), got "
                          f"{w.shape}")
@@ -385,14 +406,7 @@ def plot_attention(weights, path, *, source=None, target=None, title: str | None
                              f"{'columns' if name == 'source' else 'rows'}")
     fig = _figure("plot_attention", (max(4.0, 0.28 * cols + 1.5), max(3.0, 0.28 * rows + 1.2)))
     ax = fig.add_subplot(1, 1, 1)
-    ax.imshow(w, cmap="viridis", vmin=0.0, vmax=max(float(w.max()), 1e-9), aspect="auto",
-              interpolation="nearest")
-    if source is not None:
-        ax.set_xticks(range(cols))
-        ax.set_xticklabels([repr(str(t))[1:-1] or " " for t in source], fontsize=7)
-    if target is not None:
-        ax.set_yticks(range(rows))
-        ax.set_yticklabels([repr(str(t))[1:-1] or " " for t in target], fontsize=7)
+    _heat_map(ax, w, _token_labels(source), _token_labels(target), fontsize=7)
     ax.set_xlabel("source")
     ax.set_ylabel("output")
     if title:
@@ -407,8 +421,7 @@ def plot_attention_heads(weights, path, *, tokens=None, ncols: int = 4,
     ``GPT.attention_maps(ids)[layer][0]`` or MultiheadAttention's weights with
     ``average_attn_weights=False``; ``tokens`` label both axes when the attention is
     self-attention over them. Returns the path."""
-    w = np.asarray(weights.detach().numpy() if hasattr(weights, "detach") else weights,
-                   dtype=np.float64)
+    w = _as_weights(weights)
     if w.ndim != 3 or 0 in w.shape:
         raise ValueError(f"plot_attention_heads: expected weights (heads, query, key), got "
                          f"shape {w.shape}")
@@ -419,19 +432,12 @@ def plot_attention_heads(weights, path, *, tokens=None, ncols: int = 4,
     nrows = math.ceil(heads / ncols)
     side = max(2.2, 0.22 * cols + 1.0)
     fig = _figure("plot_attention_heads", (side * ncols, side * nrows + (0.4 if title else 0)))
-    labels = [repr(str(t))[1:-1] or " " for t in tokens] if tokens is not None else None
+    labels = _token_labels(tokens)
     for h in range(heads):
         ax = fig.add_subplot(nrows, ncols, h + 1)
-        ax.imshow(w[h], cmap="viridis", vmin=0.0, vmax=max(float(w[h].max()), 1e-9),
-                  interpolation="nearest", aspect="auto")
+        _heat_map(ax, w[h], labels, labels if rows == cols else None, fontsize=6)
         ax.set_title(f"head {h}", fontsize=9)
-        if labels is not None:
-            ax.set_xticks(range(cols))
-            ax.set_xticklabels(labels, fontsize=6)
-            if rows == cols:
-                ax.set_yticks(range(rows))
-                ax.set_yticklabels(labels, fontsize=6)
-        else:
+        if labels is None:
             ax.set_xticks([])
             ax.set_yticks([])
     if title:
