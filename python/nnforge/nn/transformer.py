@@ -69,7 +69,17 @@ def _is_causal_mask(mask, size: int) -> bool:
     return bool((np.isneginf(m) == upper).all() and (m[~upper] == 0).all())
 
 
-class TransformerEncoderLayer(Module):
+class _SelfAttentionLayer(Module):
+    """What the encoder and decoder layers share: the self-attention sublayer
+    (``self_attn`` then ``dropout1``)."""
+
+    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
+        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
+                           need_weights=False, is_causal=is_causal)[0]
+        return self.dropout1(x)
+
+
+class TransformerEncoderLayer(_SelfAttentionLayer):
     """``TransformerEncoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
     activation=relu, layer_norm_eps=1e-5, batch_first=False, norm_first=False,
     bias=True, device=None, dtype=None)``."""
@@ -103,16 +113,11 @@ class TransformerEncoderLayer(Module):
             x = self.norm2(x + self._ff_block(x))
         return x
 
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False, is_causal=is_causal)[0]
-        return self.dropout1(x)
-
     def _ff_block(self, x):
         return self.dropout2(self.linear2(self.dropout(self.activation(self.linear1(x)))))
 
 
-class TransformerDecoderLayer(Module):
+class TransformerDecoderLayer(_SelfAttentionLayer):
     """``TransformerDecoderLayer(d_model, nhead, dim_feedforward=2048, dropout=0.1,
     activation=relu, layer_norm_eps=1e-5, batch_first=False, norm_first=False,
     bias=True, device=None, dtype=None)``: self-attention, then cross-attention to
@@ -155,11 +160,6 @@ class TransformerDecoderLayer(Module):
                                                memory_is_causal))
             x = self.norm3(x + self._ff_block(x))
         return x
-
-    def _sa_block(self, x, attn_mask, key_padding_mask, is_causal):
-        x = self.self_attn(x, x, x, attn_mask=attn_mask, key_padding_mask=key_padding_mask,
-                           need_weights=False, is_causal=is_causal)[0]
-        return self.dropout1(x)
 
     def _mha_block(self, x, mem, attn_mask, key_padding_mask, is_causal):
         x = self.multihead_attn(x, mem, mem, attn_mask=attn_mask,
