@@ -25,7 +25,7 @@
 #include <new>
 
 #include "cpu/layernorm.h"
-#include "cpu/layernorm_parallel.h"
+#include "cpu/parallel_runs.h"
 
 #if defined(_OPENMP)
 #define NNFORGE_LN_PRAGMA(x) _Pragma(#x)

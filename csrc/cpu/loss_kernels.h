@@ -31,11 +31,8 @@
 #include <limits>
 
 #include "cpu/loss.h"
+#include "cpu/parallel_runs.h"
 #include "cpu/vec_math.h"
-
-#if defined(NNFORGE_OPENMP)
-#include <omp.h>
-#endif
 
 #if defined(_OPENMP)
 #define NNFORGE_LOSS_PRAGMA(x) _Pragma(#x)
@@ -48,26 +45,6 @@ namespace {
 
 constexpr int64_t kTile = 256;  // positions per tile when D > 1
 
-
-// body(begin, end) over tiles [0, tiles): split among threads when the work is large.
-template <typename Body>
-void parallel_tiles(int64_t tiles, int64_t elements, const Body& body) {
-#if defined(NNFORGE_OPENMP)
-    if (elements >= kLossParallelMin && tiles > 1 && omp_get_max_threads() > 1) {
-#pragma omp parallel
-        {
-            const int64_t threads = omp_get_num_threads();
-            const int64_t t = omp_get_thread_num();
-            const int64_t per = (tiles + threads - 1) / threads;
-            const int64_t begin = t * per < tiles ? t * per : tiles;
-            const int64_t end = begin + per < tiles ? begin + per : tiles;
-            if (begin < end) body(begin, end);
-        }
-        return;
-    }
-#endif
-    body(int64_t{0}, tiles);
-}
 
 template <typename T>
 T weight_sum(const T* w, int64_t c) {
@@ -110,7 +87,7 @@ void forward_kernel(const T* z, const int64_t* y, const T* w, CrossEntropyShape 
     };
 
     if (d == 1) {
-        parallel_tiles(n, n * c, [&](int64_t begin, int64_t end) {
+        parallel_runs(n, n * c, kLossParallelMin, [&](int64_t begin, int64_t end) {
             for (int64_t row = begin; row < end; ++row) {
                 const T* zr = z + row * c;
                 T m = neg_inf;
@@ -133,7 +110,8 @@ void forward_kernel(const T* z, const int64_t* y, const T* w, CrossEntropyShape 
         return;
     }
     const int64_t tiles_per_sample = (d + kTile - 1) / kTile;
-    parallel_tiles(n * tiles_per_sample, n * c * d, [&](int64_t begin, int64_t end) {
+    const int64_t tiles = n * tiles_per_sample;
+    parallel_runs(tiles, n * c * d, kLossParallelMin, [&](int64_t begin, int64_t end) {
         T m[kTile], sum[kTile], wz[kTile];
         for (int64_t tile = begin; tile < end; ++tile) {
             const int64_t sample = tile / tiles_per_sample;
@@ -178,7 +156,7 @@ void backward_kernel(const T* z, const int64_t* y, const T* w, const T* lse, con
     const Smoothing<T> sm(smoothing, w, c);
 
     if (d == 1) {
-        parallel_tiles(n, n * c, [&](int64_t begin, int64_t end) {
+        parallel_runs(n, n * c, kLossParallelMin, [&](int64_t begin, int64_t end) {
             for (int64_t row = begin; row < end; ++row) {
                 const T* zr = z + row * c;
                 T* gr = gz + row * c;
@@ -200,7 +178,8 @@ void backward_kernel(const T* z, const int64_t* y, const T* w, const T* lse, con
         return;
     }
     const int64_t tiles_per_sample = (d + kTile - 1) / kTile;
-    parallel_tiles(n * tiles_per_sample, n * c * d, [&](int64_t begin, int64_t end) {
+    const int64_t tiles = n * tiles_per_sample;
+    parallel_runs(tiles, n * c * d, kLossParallelMin, [&](int64_t begin, int64_t end) {
         T a[kTile], v[kTile];
         for (int64_t tile = begin; tile < end; ++tile) {
             const int64_t sample = tile / tiles_per_sample;

@@ -20,7 +20,7 @@
 #include <cstring>
 #include <limits>
 
-#include "cpu/layernorm_parallel.h"
+#include "cpu/parallel_runs.h"
 #include "cpu/softmax.h"
 #include "cpu/vec_math.h"
 

@@ -1,5 +1,6 @@
 // Contiguous static split of [0, count) among OpenMP threads, shared by the
-// layer-norm and softmax loops (layernorm_kernels.h, softmax_kernels.h). Each
+// row loops of layer norm, softmax and cross-entropy (layernorm_kernels.h,
+// softmax_kernels.h, loss_kernels.h). Each
 // thread gets one run of consecutive items; an item is always computed whole
 // by one thread, so results never depend on the thread count. Internal
 // linkage (unnamed namespace), as everything the per-ISA builds include.
