@@ -208,6 +208,24 @@ class Tensor:
         node, nr = self._edge()
         return node.register_prehook(nr, hook)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Calls ``hook(tensor)`` on this leaf right after backward has added into
+        its ``.grad`` (the tensor, not the gradient, is passed; the hook returns
+        None). Returns a handle with ``remove()``."""
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on "
+                               "a tensor that does not require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               "cannot be registered on non-leaf tensors")
+        from .autograd.function import _RemovableHandle
+        node = self._edge()[0]
+        hooks = getattr(node, "_post_accumulate_hooks", None)
+        if hooks is None:
+            hooks = node._post_accumulate_hooks = []
+        hooks.append(hook)
+        return _RemovableHandle(hooks, hook)
+
     def retain_grad(self) -> None:
         """Keeps ``.grad`` of a non-leaf tensor after backward."""
         if self.grad_fn is None or self._retains_grad:

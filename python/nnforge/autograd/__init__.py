@@ -1,7 +1,7 @@
 """Reverse-mode automatic differentiation: Function, backward, grad, gradcheck."""
 from __future__ import annotations
 
-from .engine import run_backward
+from .engine import accumulate_leaf, queue_callback, run_backward
 from .function import AccumulateGrad, Function, Node
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .gradcheck import GradcheckError, gradcheck
@@ -73,7 +73,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False,
         if g is None:
             continue
         if t.grad_fn is None:
-            t._edge()[0].accumulate(g)
+            accumulate_leaf(t._edge()[0], g)
         else:
             _accumulate_into(t, g)
 
@@ -129,4 +129,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 __all__ = ["Function", "Node", "AccumulateGrad", "backward", "grad", "gradcheck",
-           "GradcheckError", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]
+           "GradcheckError", "queue_callback", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled"]

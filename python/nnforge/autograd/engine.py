@@ -5,10 +5,42 @@ for every node reachable from the roots, how many edges lead into it; nodes
 then run in topological order (Kahn's algorithm), each once, after all the
 gradients flowing into it have been summed. Gradients that arrive broadcast
 are summed back to the shape of the input they belong to.
+
+Two hooks for code that must act during backward (DistributedDataParallel's
+gradient all-reduce): a leaf's post-accumulate-grad hooks run right after its
+``.grad`` is updated (``Tensor.register_post_accumulate_grad_hook``), and
+``queue_callback(fn)`` runs ``fn()`` once the current backward has finished.
 """
 from __future__ import annotations
 
+import threading
+
 from .function import AccumulateGrad
+
+_state = threading.local()  # per thread: the callback lists of the backwards running
+
+
+def queue_callback(callback) -> None:
+    """Runs ``callback()`` after the backward pass that is running now has
+    finished (PyTorch's ``Variable._execution_engine.queue_callback``): call it
+    from a hook. Callbacks run in the order queued; one may queue another."""
+    stack = getattr(_state, "callbacks", None)
+    if not stack:
+        raise RuntimeError("queue_callback: no backward pass is running; call it from a "
+                           "hook during backward")
+    stack[-1].append(callback)
+
+
+def accumulate_leaf(node, grad) -> None:
+    """Adds ``grad`` into the leaf's ``.grad``, then runs the leaf's
+    post-accumulate-grad hooks with the leaf tensor."""
+    node.accumulate(grad)
+    hooks = getattr(node, "_post_accumulate_hooks", None)
+    if hooks:
+        leaf = node.variable
+        if leaf is not None:
+            for hook in list(hooks):
+                hook(leaf)
 
 
 def _topological_order(roots):
@@ -92,6 +124,25 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, device=Non
     gradients reaching those outputs are returned instead (autograd.grad), and
     only nodes that lead to them run.
     """
+    stack = getattr(_state, "callbacks", None)
+    if stack is None:
+        stack = _state.callbacks = []
+    stack.append([])
+    try:
+        results = _run_graph(roots, root_grads, retain_graph, capture, device)
+    except BaseException:
+        stack.pop()
+        raise
+    callbacks = stack[-1]
+    try:
+        while callbacks:  # a callback may queue another
+            callbacks.pop(0)()
+    finally:
+        stack.pop()
+    return results
+
+
+def _run_graph(roots, root_grads, retain_graph, capture, device):
     order = _topological_order([n for n, _ in roots])
     buffers = {}
     for (node, nr), g in zip(roots, root_grads):
@@ -133,7 +184,7 @@ def run_backward(roots, root_grads, retain_graph=False, capture=None, device=Non
                     node._release()
                 continue
         if isinstance(node, AccumulateGrad):
-            node.accumulate(buf[0])
+            accumulate_leaf(node, buf[0])
             continue
         _run_node(node, buf, buffers)
         if not retain_graph:
