@@ -10,9 +10,15 @@ Two hooks for code that must act during backward (DistributedDataParallel's
 gradient all-reduce): a leaf's post-accumulate-grad hooks run right after its
 ``.grad`` is updated (``Tensor.register_post_accumulate_grad_hook``), and
 ``queue_callback(fn)`` runs ``fn()`` once the current backward has finished.
+
+A leaf's first gradient becomes its ``.grad`` without a copy when nothing but
+the engine can reach that memory (``exclusive``); otherwise it is copied, so
+``.grad`` never aliases another input's gradient, a view of one, the user's
+``gradient=`` array, a saved tensor or anything a hook kept.
 """
 from __future__ import annotations
 
+import sys
 import threading
 
 from .function import AccumulateGrad
@@ -31,16 +37,67 @@ def queue_callback(callback) -> None:
     stack[-1].append(callback)
 
 
-def accumulate_leaf(node, grad) -> None:
-    """Adds ``grad`` into the leaf's ``.grad``, then runs the leaf's
-    post-accumulate-grad hooks with the leaf tensor."""
-    node.accumulate(grad)
+def accumulate_leaf(node, grad, owned: bool = False) -> None:
+    """Adds ``grad`` into the leaf's ``.grad`` (taking the array itself as the
+    first ``.grad`` when ``owned``), then runs the leaf's post-accumulate-grad
+    hooks with the leaf tensor."""
+    node.accumulate(grad, owned)
     hooks = getattr(node, "_post_accumulate_hooks", None)
     if hooks:
         leaf = node.variable
         if leaf is not None:
             for hook in list(hooks):
                 hook(leaf)
+
+
+# ---------------------------------------------------------------- gradient ownership
+# CPython counts references; the counts below are taken by the same two helpers on
+# objects known to have one holder, so they hold on any CPython version (elsewhere,
+# e.g. PyPy, there is no sys.getrefcount and every first gradient is copied).
+_getrefcount = getattr(sys, "getrefcount", None)
+
+
+def _refs_of_first(holder):
+    return _getrefcount(holder[0])
+
+
+def _refs_of_base(a):
+    return _getrefcount(a.base)
+
+
+class _OneHolder:
+    __slots__ = ("base",)
+
+
+def _one_holder_counts():
+    if _getrefcount is None:
+        return None, None
+    probe = _OneHolder()
+    probe.base = object()
+    return _refs_of_first([object()]), _refs_of_base(probe)
+
+
+_ONE_IN_LIST, _ONE_AS_BASE = _one_holder_counts()
+
+
+def exclusive(holder) -> bool:
+    """Whether ``holder[0]`` (an array in the engine's gradient buffer ``holder``)
+    can become a leaf's ``.grad`` without a copy: the list holds the only reference
+    to it and, when it is a view, it is the only reference to the whole array it
+    views, so no other tensor, saved value, hook or user variable can reach that
+    memory; and it is C-contiguous and writeable (the layout a copy would have)."""
+    if _getrefcount is None or _refs_of_first(holder) != _ONE_IN_LIST:
+        return False
+    a = holder[0]
+    flags = getattr(a, "flags", None)  # numpy arrays only; other backends copy
+    if flags is None or not (flags.c_contiguous and flags.writeable):
+        return False
+    if a.base is None:
+        return True
+    if _refs_of_base(a) != _ONE_AS_BASE:
+        return False
+    base = a.base
+    return type(base) is type(a) and base.base is None and base.nbytes == a.nbytes
 
 
 def _topological_order(roots):
@@ -184,7 +241,8 @@ def _run_graph(roots, root_grads, retain_graph, capture, device):
                     node._release()
                 continue
         if isinstance(node, AccumulateGrad):
-            accumulate_leaf(node, buf[0])
+            owned = exclusive(buf)  # before anything else takes a reference to buf[0]
+            accumulate_leaf(node, buf.pop(), owned)
             continue
         _run_node(node, buf, buffers)
         if not retain_graph:

@@ -219,15 +219,19 @@ class AccumulateGrad(Node):
     def name(self) -> str:
         return "AccumulateGrad"
 
-    def accumulate(self, grad) -> None:
+    def accumulate(self, grad, owned: bool = False) -> None:
+        """Adds ``grad`` into ``leaf.grad``. The first gradient becomes ``.grad``:
+        the array itself when ``owned`` (the engine held the only reference to it,
+        see engine.exclusive), else a copy, because a backward may hand one array
+        to several inputs, or return a view of its incoming gradient or the
+        user's ``gradient=`` array, and ``.grad`` must not alias any of them."""
         leaf = self._leaf()
         if leaf is None:
             return
         from ..tensor import Tensor
         be = leaf.device.backend
         if leaf.grad is None:
-            # Own the array: a backward may hand the same array to several inputs.
-            leaf.grad = Tensor._make(be.copy(grad), leaf.device, False)
+            leaf.grad = Tensor._make(grad if owned else be.copy(grad), leaf.device, False)
         else:
             be.add_(leaf.grad.data, grad)
             leaf.grad._bump_version()
