@@ -51,6 +51,7 @@ from . import peft
 from . import io
 from .io import load, save
 from . import train
+from . import distributed
 from . import viz
 
 _methods.install()

@@ -5,6 +5,7 @@ from . import dates, datasets, files, tokenizers
 from .dataset import (ChainDataset, ConcatDataset, Dataset, IterableDataset, Subset,
                       TensorDataset, random_split)
 from .dates import date_pairs
+from .distributed import DistributedSampler
 from .datasets import CharVocab, digits_split, load_digits, windowed
 from .loader import DataLoader, WorkerInfo, default_collate, default_convert, get_worker_info
 from .padding import PadCollate, pad_sequence, pad_to_length
@@ -17,7 +18,7 @@ from .vocab import Vocab
 __all__ = ["date_pairs", "Dataset", "TensorDataset", "Subset", "ConcatDataset", "IterableDataset",
            "ChainDataset", "random_split",
            "Sampler", "SequentialSampler", "RandomSampler", "SubsetRandomSampler",
-           "WeightedRandomSampler", "BatchSampler",
+           "WeightedRandomSampler", "BatchSampler", "DistributedSampler",
            "DataLoader", "default_collate", "default_convert", "get_worker_info", "WorkerInfo",
            "pad_sequence", "pad_to_length", "PadCollate",
            "stratified_split", "train_val_test_split",
