@@ -312,6 +312,9 @@ class Tensor:
     # ---------------------------------------------------------------- conversion
     def numpy(self, *, force: bool = False) -> np.ndarray:
         """The data as a numpy array (shared with the tensor on the CPU)."""
+        if self.device.type != "cpu":
+            raise TypeError(f"numpy: can't convert {self.device} device type tensor to numpy. "
+                            "Use Tensor.cpu() to copy the tensor to host memory first.")
         if self._requires_grad and not force:
             raise RuntimeError("numpy: can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
