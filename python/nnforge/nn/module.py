@@ -526,6 +526,7 @@ class Module:
                     new = fn(p)
                     if new is not p:
                         p.data = new.data
+                        p.device = new.device
                     if p.grad is not None:
                         p.grad = fn(p.grad).detach()
             for name, b in module._buffers.items():
