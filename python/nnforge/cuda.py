@@ -1,8 +1,23 @@
-"""``nf.cuda``: whether a GPU can be used. The CUDA backend itself comes with
-the CUDA issue; until then tensors cannot move to "cuda"."""
+"""``nf.cuda``: the GPU, as ``torch.cuda`` presents it.
+
+>>> import nnforge as nf
+>>> isinstance(nf.cuda.is_available(), bool)
+True
+
+Without a CUDA build or a visible GPU, ``is_available()`` is False,
+``device_count()`` is 0, the memory statistics are 0 and the calls that need
+a device raise RuntimeError.
+"""
 from __future__ import annotations
 
 from . import _C
+
+__all__ = ["is_built", "is_available", "device_count", "current_device", "set_device",
+           "get_device_name", "synchronize", "manual_seed", "manual_seed_all", "initial_seed",
+           "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
+           "memory_stats", "empty_cache", "reset_peak_memory_stats"]
+
+_seed = 0  # the seed of the counter-based (Philox) RNG the CUDA kernels will use
 
 
 def is_built() -> bool:
@@ -16,17 +31,102 @@ def device_count() -> int:
 
 
 def is_available() -> bool:
-    """True when tensors can be placed on a GPU: CUDA built, a device visible and
-    the CUDA backend present in this version."""
-    from .backend import get_backend
-    if device_count() == 0:
-        return False
+    """True when tensors can be placed on a GPU: CUDA built and a device visible."""
+    return device_count() > 0
+
+
+def _require(op: str) -> None:
+    from .backend import _check_cuda_usable
     try:
-        get_backend("cuda")
-    except RuntimeError:
-        return False
-    return True
+        _check_cuda_usable()
+    except RuntimeError as e:
+        raise RuntimeError(f"cuda.{op}: {e}") from None
 
 
-def get_device_name(device: int = 0) -> str:
-    return _C.cuda.device_name(int(device))
+def _index(device, op: str) -> int:
+    """An int device index from None (current), an int, 'cuda:1' or nf.device."""
+    _require(op)
+    if device is None:
+        return int(_C.cuda.current_device())
+    if isinstance(device, int):
+        return device
+    from .device import as_device
+    d = as_device(device)
+    if d.type != "cuda":
+        raise ValueError(f"cuda.{op}: expected a CUDA device, got {d}")
+    return d.index or 0
+
+
+def current_device() -> int:
+    _require("current_device")
+    return int(_C.cuda.current_device())
+
+
+def set_device(device) -> None:
+    _C.cuda.set_device(_index(device, "set_device"))
+
+
+def get_device_name(device=None) -> str:
+    if not is_built():
+        return _C.cuda.device_name(0 if device is None else int(device))  # raises clearly
+    return _C.cuda.device_name(_index(device, "get_device_name"))
+
+
+def synchronize(device=None) -> None:
+    """Waits until every kernel queued on the device has finished."""
+    _C.cuda.synchronize(_index(device, "synchronize"))
+
+
+def manual_seed(seed: int) -> None:
+    """Seeds the GPU random streams (dropout, rand); a no-op without a GPU, as in PyTorch."""
+    global _seed
+    _seed = int(seed) & 0xFFFF_FFFF_FFFF_FFFF
+
+
+manual_seed_all = manual_seed
+
+
+def initial_seed() -> int:
+    return _seed
+
+
+def _stats(device) -> dict:
+    if not is_available():
+        return {"allocated": 0, "max_allocated": 0, "reserved": 0, "max_reserved": 0,
+                "cached_blocks": 0}
+    return dict(_C.cuda.memory_stats(_index(device, "memory_stats")))
+
+
+def memory_stats(device=None) -> dict:
+    """The caching allocator's counters for a device (bytes; 0 without a GPU)."""
+    return _stats(device)
+
+
+def memory_allocated(device=None) -> int:
+    """Bytes held by live tensors (rounded to the allocator's size classes)."""
+    return _stats(device)["allocated"]
+
+
+def max_memory_allocated(device=None) -> int:
+    """Peak of memory_allocated since the start or reset_peak_memory_stats()."""
+    return _stats(device)["max_allocated"]
+
+
+def memory_reserved(device=None) -> int:
+    """Bytes obtained from the driver: live tensors plus the allocator's cache."""
+    return _stats(device)["reserved"]
+
+
+def max_memory_reserved(device=None) -> int:
+    return _stats(device)["max_reserved"]
+
+
+def empty_cache() -> None:
+    """Returns the cached, unused blocks to the driver (live tensors are untouched)."""
+    if is_available():
+        _C.cuda.empty_cache()
+
+
+def reset_peak_memory_stats(device=None) -> None:
+    if is_available():
+        _C.cuda.reset_peak_memory_stats(_index(device, "reset_peak_memory_stats"))
