@@ -24,7 +24,7 @@ from .upsampling import Upsample
 from .sparse import Embedding
 from .loss import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss, L1Loss,
                    MSELoss, NLLLoss, SmoothL1Loss)
-from . import utils
+from . import parallel, utils
 # Convolution, pooling, normalization, recurrent and attention layers: each file lists
 # its layers in __all__.
 from . import batchnorm as _batchnorm, conv as _conv, pooling as _pooling, rnn as _rnn

@@ -374,6 +374,7 @@ class ModelCheckpoint(Callback):
     """
 
     order = 100
+    rank_zero_only = True  # in a data-parallel fit, only rank 0 writes (train/distributed.py)
     BEST = "best.safetensors"
     LAST = "last.safetensors"
 

@@ -25,6 +25,7 @@ import time
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
 from .callbacks import CallbackList, GradientClipping, LRSchedulerCallback, ProgressBar
+from .distributed import DataParallelRun, data_parallel_active, is_main_process
 from .metrics import get_metric
 
 __all__ = ["fit", "evaluate", "History", "FitLoop"]
@@ -224,7 +225,7 @@ class FitLoop:
     """
 
     def __init__(self, model, loss_fn, optimizer, train_loader, val_loader, epochs, callbacks,
-                 metrics, scheduler, device, start_epoch, history, log):
+                 metrics, scheduler, device, start_epoch, history, log, parallel=None):
         self.model = model
         self.loss_fn = loss_fn
         self.optimizer = optimizer
@@ -246,6 +247,14 @@ class FitLoop:
         self._means = _Means()
         self._epoch_t0 = time.perf_counter()
         self.callbacks = CallbackList(callbacks, self)
+        # One rank of a data-parallel job (train/distributed.py): train through DDP on a
+        # shard of the loader. ``model`` stays the plain model for callbacks and checkpoints.
+        self.train_model = model
+        self._parallel = None
+        if parallel is not None:
+            self._parallel = parallel
+            self.train_model = parallel.ddp
+            self.train_loader = parallel.train_loader
 
     # ---- helpers for callbacks
     def log_keys(self) -> set:
@@ -273,8 +282,10 @@ class FitLoop:
 
     # ---- the loop
     def _train_epoch(self, epoch: int) -> dict:
-        model, opt, cbs = self.model, self.optimizer, self.callbacks
+        model, opt, cbs = self.train_model, self.optimizer, self.callbacks
         model.train()
+        if self._parallel is not None:
+            self._parallel.begin_epoch(epoch)
         self._means = _Means()
         self.samples_seen = 0
         for i, batch in enumerate(self.train_loader):
@@ -299,6 +310,8 @@ class FitLoop:
             cbs.call("on_batch_end", i, logs)
             if self.stop_training:
                 break
+        if self._parallel is not None:
+            self._parallel.end_epoch(self._means)
         if self._means.count == 0:
             raise ValueError("fit: train_loader gave no batches (an empty data set, or "
                              "drop_last with fewer samples than batch_size?)")
@@ -339,7 +352,7 @@ class FitLoop:
 def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 1,
         callbacks=(), metrics=(), *, scheduler=None, grad_clip: float | None = None,
         device=None, progress: bool = True, log=print, start_epoch: int = 0,
-        history: History | None = None) -> History:
+        history: History | None = None, distributed: bool | None = None) -> History:
     """Trains ``model`` and returns its ``History``.
 
     - ``loss_fn(outputs, targets)``: a loss with reduction "mean"; batches are
@@ -360,6 +373,9 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     - ``progress``: a tqdm bar per epoch; ``log``: where the per-epoch lines go
       (``print``; None for silence). ``history``: a History to continue (from
       ``resume``), to which the new epochs are appended.
+    - ``distributed``: train as one rank of a data-parallel job (DDP, a sharded
+      loader, rank 0 alone logs and checkpoints; see ``nf.train.distributed``).
+      None: when a process group of more than one rank is initialized.
 
     >>> import nnforge as nf
     >>> _ = nf.manual_seed(0)
@@ -395,6 +411,15 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     dev = _check_device(device, "fit")
     if dev is not None:
         model.to(dev)
+    parallel = None
+    if distributed or (distributed is None and data_parallel_active()):
+        from ..nn.parallel import DistributedDataParallel
+        parallel = DataParallelRun(model, train_loader)
+        if isinstance(model, DistributedDataParallel):
+            model = model.module
+        if not is_main_process():
+            progress, log = False, None
+            callbacks = [cb for cb in callbacks if not getattr(cb, "rank_zero_only", False)]
 
     extra = []
     if not any(isinstance(cb, ProgressBar) for cb in callbacks):
@@ -408,5 +433,6 @@ def fit(model, loss_fn, optimizer, train_loader, val_loader=None, epochs: int = 
     if not isinstance(history, History):
         history = History(history)
     loop = FitLoop(model, loss_fn, optimizer, train_loader, val_loader, epochs,
-                   extra + callbacks, named, scheduler, dev, start_epoch, history, log)
+                   extra + callbacks, named, scheduler, dev, start_epoch, history, log,
+                   parallel)
     return loop.run()
