@@ -63,18 +63,21 @@ def current_device() -> int:
 
 
 def set_device(device) -> None:
-    _C.cuda.set_device(_index(device, "set_device"))
+    index = _index(device, "set_device")
+    _C.cuda.set_device(index)
 
 
 def get_device_name(device=None) -> str:
     if not is_built():
         return _C.cuda.device_name(0 if device is None else int(device))  # raises clearly
-    return _C.cuda.device_name(_index(device, "get_device_name"))
+    index = _index(device, "get_device_name")
+    return _C.cuda.device_name(index)
 
 
 def synchronize(device=None) -> None:
     """Waits until every kernel queued on the device has finished."""
-    _C.cuda.synchronize(_index(device, "synchronize"))
+    index = _index(device, "synchronize")
+    _C.cuda.synchronize(index)
 
 
 def manual_seed(seed: int) -> None:
@@ -94,7 +97,8 @@ def _stats(device) -> dict:
     if not is_available():
         return {"allocated": 0, "max_allocated": 0, "reserved": 0, "max_reserved": 0,
                 "cached_blocks": 0}
-    return dict(_C.cuda.memory_stats(_index(device, "memory_stats")))
+    index = _index(device, "memory_stats")
+    return dict(_C.cuda.memory_stats(index))
 
 
 def memory_stats(device=None) -> dict:
@@ -129,4 +133,5 @@ def empty_cache() -> None:
 
 def reset_peak_memory_stats(device=None) -> None:
     if is_available():
-        _C.cuda.reset_peak_memory_stats(_index(device, "reset_peak_memory_stats"))
+        index = _index(device, "reset_peak_memory_stats")
+        _C.cuda.reset_peak_memory_stats(index)

@@ -1,0 +1,263 @@
+"""CUDA runtime: DeviceArray, host<->device copies, device copies, the caching
+allocator, errors, Tensor.to / Module.to and autograd across devices.
+
+The GPU tests are marked `cuda` and skip (with the reason) where no GPU is
+visible; the CPU-only behaviour at the end runs everywhere.
+"""
+import gc
+
+import numpy as np
+import pytest
+
+import nnforge as nf
+from cuda_support import assert_twin, dev, gpu, needs_gpu
+
+DTYPES = [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_]
+MiB = 1 << 20
+
+
+# ------------------------------------------------------------------ DeviceArray, copies
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (0,), (1,), (7,), (3, 5), (2, 0, 4), (2, 3, 4, 5)])
+@needs_gpu
+def test_round_trip_every_dtype(rng, shape, dtype):
+    a = (rng.standard_normal(shape) * 5).astype(dtype)
+    d = dev(a)
+    assert d.shape == a.shape and d.dtype == a.dtype and d.ndim == a.ndim
+    assert d.size == a.size and d.nbytes == a.nbytes and d.itemsize == a.itemsize
+    assert d.strides == a.strides and d.is_contiguous()
+    np.testing.assert_array_equal(gpu().to_host(d), a)
+
+
+
+
+@needs_gpu
+@pytest.mark.parametrize("nbytes", [MiB - 4, MiB + 4, 4 * MiB, 9 * MiB + 12])
+def test_large_copies_go_through_pinned_staging(nbytes):
+    """Above 1 MiB copies run through two 4 MiB pinned buffers: sizes around the
+    threshold and across several chunks (with a partial last one)."""
+    a = np.arange(nbytes // 4, dtype=np.float32)
+    np.testing.assert_array_equal(gpu().to_host(dev(a)), a)
+
+
+@needs_gpu
+def test_non_contiguous_host_input_and_views_keep_storage_alive(rng):
+    be = gpu()
+    a = rng.standard_normal((6, 8)).astype(np.float32)
+    d = be.from_host(a.T)  # a non-contiguous numpy array
+    np.testing.assert_array_equal(be.to_host(d), a.T)
+    base = dev(a)
+    view = be.getitem(be.transpose(base), (slice(1, 7, 2),))
+    assert not view.is_contiguous() and view.shares_storage(base)
+    del base
+    gc.collect()
+    np.testing.assert_array_equal(be.to_host(view), a.T[1:7:2])
+
+
+@needs_gpu
+def test_as_strided_checks_bounds():
+    d = dev(np.zeros(10, np.float32))
+    assert d.as_strided([2, 5], [5, 1], 0).shape == (2, 5)
+    with pytest.raises(IndexError, match="as_strided"):
+        d.as_strided([3, 5], [5, 1], 0)
+    with pytest.raises(ValueError, match="negative"):
+        d.as_strided([2], [-1], 5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("src_dtype", DTYPES)
+@pytest.mark.parametrize("dst_dtype", [np.float32, np.int64, np.float16, np.bool_])
+def test_copy_broadcasts_and_converts(rng, src_dtype, dst_dtype):
+    be = gpu()
+    src = (rng.standard_normal((3, 1)) * 4).astype(src_dtype)
+    dst = be.zeros((2, 3, 5), dst_dtype)
+    be.copyto(dst, dev(src))
+    want = np.zeros((2, 3, 5), dst_dtype)
+    np.copyto(want, src, casting="unsafe")
+    assert_twin(dst, want)
+
+
+@needs_gpu
+def test_copy_into_a_strided_view_and_overlapping_copy():
+    be = gpu()
+    a = np.arange(24, dtype=np.float64).reshape(4, 6)
+    d = dev(a)
+    be.copyto(be.getitem(d, (slice(None), slice(0, 6, 2))), 7.5)
+    a[:, ::2] = 7.5
+    assert_twin(d, a)
+    be.copyto(be.getitem(d, (slice(1, None),)), be.getitem(d, (slice(0, 3),)))  # overlaps
+    a[1:] = a[:3].copy()
+    assert_twin(d, a)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64, np.int32, np.float16])
+@pytest.mark.parametrize("start,end,step", [(0, 10, 1), (-3, 7, 2), (0.5, 3.0, 0.25), (5, 0, -1)])
+def test_arange_full_fill(dtype, start, end, step):
+    be = gpu()
+    if np.dtype(dtype).kind in "iu" and any(isinstance(v, float) for v in (start, end, step)):
+        pytest.skip("float steps with an integer dtype: numpy's own rounding")
+    assert_twin(be.arange(start, end, step, dtype), np.arange(start, end, step, dtype=dtype))
+    assert_twin(be.full((2, 3), 3, dtype), np.full((2, 3), 3, dtype))
+    assert_twin(be.zeros((0, 4), dtype), np.zeros((0, 4), dtype))
+    big = 2 ** 53 + 1
+    assert gpu().to_host(be.full((), big, np.int64)) == big  # int64 fills are exact
+
+
+# ------------------------------------------------------------------ allocator
+@pytest.mark.skipif(not nf.cuda.is_built(), reason="nnforge was built without CUDA")
+def test_allocator_size_classes():
+    """Below 1 MiB: multiples of 512 B; from 1 MiB: multiples of 2 MiB (no GPU needed)."""
+    rs = nf._C.cuda.round_size
+    assert [rs(n) for n in (0, 1, 512, 513, MiB - 1)] == [512, 512, 512, 1024, MiB]
+    assert [rs(n) for n in (MiB, 2 * MiB, 2 * MiB + 1, 5 * MiB)] == \
+        [2 * MiB, 2 * MiB, 4 * MiB, 6 * MiB]
+
+
+@needs_gpu
+def test_allocator_stats_reuse_and_empty_cache():
+    be = gpu()
+    nf.cuda.synchronize()
+    gc.collect()
+    base_alloc = nf.cuda.memory_allocated()
+    nf.cuda.reset_peak_memory_stats()
+    a = be.empty((3 * MiB // 4,), np.float32)  # 3 MiB -> a 4 MiB block
+    assert nf.cuda.memory_allocated() == base_alloc + 4 * MiB
+    assert nf.cuda.max_memory_allocated() >= base_alloc + 4 * MiB
+    reserved = nf.cuda.memory_reserved()
+    assert reserved >= nf.cuda.memory_allocated()
+    del a
+    assert nf.cuda.memory_allocated() == base_alloc
+    assert nf.cuda.memory_reserved() == reserved  # cached, not freed
+    b = be.empty((3 * MiB // 4 - 100,), np.float32)  # same size class: reuses the block
+    assert nf.cuda.memory_reserved() == reserved
+    del b
+    nf.cuda.empty_cache()
+    assert nf.cuda.memory_reserved() <= reserved - 4 * MiB
+    assert nf.cuda.max_memory_allocated() >= base_alloc + 4 * MiB
+    nf.cuda.reset_peak_memory_stats()
+    assert nf.cuda.max_memory_allocated() == nf.cuda.memory_allocated()
+
+
+@needs_gpu
+def test_out_of_memory_is_a_memory_error_and_the_device_still_works():
+    be = gpu()
+    with pytest.raises(MemoryError, match=r"out of memory: tried to allocate .* free of"):
+        be.empty((1 << 48,), np.float32)  # 1 PiB
+    assert_twin(be.add(dev(np.ones(3, np.float32)), 1.0), np.full(3, 2, np.float32))
+
+
+# ------------------------------------------------------------------ errors, device API
+@needs_gpu
+def test_argument_errors_name_the_op():
+    c = nf._C.cuda
+    f = dev(np.ones(3, np.float32))
+    with pytest.raises(ValueError, match="unknown op 'nope'"):
+        c.unary("nope", f)
+    with pytest.raises(ValueError, match=r"add: operands have dtypes float32 and float64"):
+        c.binary("add", f, dev(np.ones(3)))
+    with pytest.raises(ValueError, match=r"not broadcastable"):
+        c.binary("add", f, dev(np.ones(4, np.float32)))
+    with pytest.raises(ValueError, match=r"exp: expected a floating-point array, got int64"):
+        c.unary("exp", dev(np.ones(3, np.int64)))
+    with pytest.raises(TypeError, match="complex128"):
+        gpu().from_host(np.ones(2, np.complex128))
+    with pytest.raises(IndexError, match="out of range"):
+        c.DeviceArray.empty([2], np.float32, nf.cuda.device_count())
+
+
+@needs_gpu
+def test_device_api():
+    assert nf.cuda.is_available() and nf.cuda.device_count() >= 1
+    assert isinstance(nf.cuda.get_device_name(0), str) and nf.cuda.get_device_name()
+    nf.cuda.set_device(0)
+    assert nf.cuda.current_device() == 0
+    nf.cuda.synchronize()
+    nf.cuda.manual_seed(3)
+    assert nf.cuda.initial_seed() == 3
+    d = dev(np.ones((2, 3), np.float32))
+    iface = d.__cuda_array_interface__
+    assert iface["shape"] == (2, 3) and iface["typestr"] == "<f4" and iface["data"][0] != 0
+
+
+# ------------------------------------------------------------------ tensors and modules
+@needs_gpu
+def test_tensor_to_cuda_and_back(rng):
+    x = nf.tensor(rng.standard_normal((3, 4)).astype(np.float32))
+    y = x.to("cuda")
+    assert y.device == nf.device("cuda:0") and y.is_cuda and y.shape == x.shape
+    assert y.stride() == (4, 1) and y.dtype == nf.float32
+    with pytest.raises(TypeError, match=r"can't convert cuda.* to numpy. Use Tensor.cpu\(\)"):
+        y.numpy()
+    np.testing.assert_array_equal(y.cpu().numpy(), x.numpy())
+    assert y.to("cuda") is y
+    assert "device='cuda" in repr(y)
+    assert y.sum().item() == pytest.approx(float(x.numpy().sum()), rel=1e-5)
+    z = x.cuda().to(nf.float64)
+    assert z.dtype == nf.float64 and z.device.type == "cuda"
+
+
+@needs_gpu
+def test_autograd_through_to_device(rng):
+    a = rng.standard_normal((4, 3))
+    x = nf.tensor(a, requires_grad=True)
+    y = x.to("cuda")
+    loss = (y * y).sum() + (y * 3.0).mean()
+    assert loss.device.type == "cuda"
+    loss.backward()
+    assert x.grad.device.type == "cpu"
+    np.testing.assert_allclose(x.grad.numpy(), 2 * a + 3.0 / a.size, rtol=1e-12)
+
+
+@needs_gpu
+def test_module_to_moves_parameters_and_buffers():
+    m = nf.nn.Sequential(nf.nn.Linear(3, 4), nf.nn.BatchNorm1d(4))
+    params = list(m.parameters())
+    state = {k: v.numpy().copy() for k, v in m.state_dict().items()}
+    m.to("cuda")
+    assert [p for p in m.parameters()] == params  # same Parameter objects
+    for name, t in m.state_dict().items():
+        assert t.device.type == "cuda", name
+        np.testing.assert_array_equal(t.cpu().numpy(), state[name])
+    m.cpu()
+    assert all(p.device.type == "cpu" for p in m.parameters())
+
+
+# ------------------------------------------------------------------ without a GPU
+@pytest.mark.skipif(nf.cuda.is_available(), reason="a GPU is visible")
+def test_cpu_only_behaviour():
+    """Without a CUDA build or a visible GPU: nothing pretends to work."""
+    assert nf.cuda.is_available() is False
+    assert nf.cuda.memory_allocated() == 0 and nf.cuda.memory_reserved() == 0
+    nf.cuda.empty_cache()  # no-op
+    nf.cuda.manual_seed(1)  # no-op, as in PyTorch
+    reason = "built without CUDA" if not nf.cuda.is_built() else "no CUDA device visible"
+    x = nf.ones(3, requires_grad=True)
+    with pytest.raises(RuntimeError, match=f"device 'cuda': .*{reason}"):
+        x.to("cuda")
+    with pytest.raises(RuntimeError, match=reason):
+        x.cuda()
+    with pytest.raises(RuntimeError, match=reason):
+        nf.nn.Linear(2, 2).to("cuda")
+    with pytest.raises(RuntimeError, match=reason):
+        nf.backend.get_backend("cuda")
+    with pytest.raises(RuntimeError, match=reason):
+        nf.cuda.synchronize()
+    assert x.to("cpu") is x
+
+
+def test_cuda_backend_module_imports_and_lists_missing_functions():
+    """The module imports in every build; each CPU-backend name exists in it, and
+    those not written yet raise NotImplementedError naming themselves."""
+    import nnforge.backend.cpu as cpu_be
+    import nnforge.backend.cuda as cuda_be
+    assert cuda_be.name == "cuda"
+    for name, fn in vars(cpu_be).items():
+        if callable(fn) and not name.startswith("_") and not isinstance(fn, type):
+            assert callable(getattr(cuda_be, name, None)), name
+    assert "matmul" in cuda_be.NOT_IMPLEMENTED and "add" not in cuda_be.NOT_IMPLEMENTED
+    with pytest.raises(NotImplementedError, match=r"matmul: .*CUDA backend \(issue 8"):
+        cuda_be.matmul(None, None)
+    if not nf.cuda.is_built():
+        with pytest.raises(RuntimeError, match="built without CUDA"):
+            cuda_be.zeros((2,), np.float32)
