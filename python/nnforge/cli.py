@@ -2,7 +2,7 @@
 
     nnforge train MODEL [--data NAME] [--epochs N] [--lr LR] [--batch-size B] [--seed S]
                         [--device cpu|cuda] [--out DIR] [--threads T] [--no-progress]
-                        [--resume CKPT]
+                        [--resume CKPT] [--distributed]
     nnforge evaluate MODEL --checkpoint PATH [--data NAME] [--batch-size B] [--device D]
     nnforge list        the recipes (model, data set) that train and evaluate know
     nnforge info        version, compiler, CPU features, kernel ISA, threads, CUDA
@@ -140,6 +140,8 @@ def _train(args) -> int:
     if args.threads:
         from .config import set_num_threads
         set_num_threads(args.threads)
+    if args.distributed:
+        return _train_distributed(args, key, fn, kwargs)
     if args.out is not None:
         os.makedirs(args.out, exist_ok=True)
     try:
@@ -151,6 +153,38 @@ def _train(args) -> int:
             hint = f"; continue with --resume {last}"
         print(f"\nnnforge train: interrupted{hint}", file=sys.stderr)
         return 130
+    return 0
+
+
+def _train_distributed(args, key, fn, kwargs) -> int:
+    """One rank of ``mpirun -n N nnforge train ... --distributed``: ``fit`` inside the
+    recipe trains data-parallel (see nnforge.train.distributed); only rank 0 shows
+    progress, logs and writes --out."""
+    from . import distributed as dist
+    from .train import distributed as train_dist
+    try:
+        dist.init_process_group()
+    except (ImportError, RuntimeError, ValueError) as e:
+        return _error("train", f"--distributed: {e}")
+    rank = dist.get_rank()
+    if rank == 0:
+        if args.out is not None:
+            os.makedirs(args.out, exist_ok=True)
+        print(f"nnforge train: data-parallel over {dist.get_world_size()} ranks, "
+              f"batch size per rank as given", file=sys.stderr)
+    else:
+        kwargs.pop("out_dir", None)
+        if not _unsupported(fn, {"log": None}):
+            kwargs["log"] = lambda *a, **k: None
+    before = train_dist.DataParallelRun.started
+    fn(progress=not args.no_progress and rank == 0, **kwargs)
+    if rank == 0 and train_dist.DataParallelRun.started == before \
+            and dist.get_world_size() > 1:
+        print(f"nnforge train: warning: recipe {key[0]} --data {key[1]} trains with its own "
+              "loop, not nf.train.fit, so each rank trained alone on all the data "
+              "(--distributed had no effect)", file=sys.stderr)
+    dist.barrier()
+    dist.destroy_process_group()
     return 0
 
 
@@ -223,6 +257,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--no-progress", action="store_true", help="no progress bars")
     t.add_argument("--resume", metavar="CKPT", help="continue from a checkpoint written with "
                    "--out (e.g. DIR/last.safetensors)")
+    t.add_argument("--distributed", action="store_true", help="data-parallel training, one "
+                   "process per rank, under `mpirun -n N` (--batch-size is per rank; rank 0 "
+                   "alone logs and writes --out)")
     t.set_defaults(func=_train)
 
     e = sub.add_parser("evaluate", help="evaluate a checkpoint on a recipe's test data")

@@ -63,7 +63,10 @@ class DataParallelRun:
     """The data-parallel side of one ``fit``: the wrapped model, the sharded
     loader, and the cross-rank sums of the epoch's means."""
 
+    started = 0  # how many data-parallel fits this process ran (the CLI checks it)
+
     def __init__(self, model, train_loader):
+        DataParallelRun.started += 1
         from ..nn.parallel import DistributedDataParallel
         self.ddp = model if isinstance(model, DistributedDataParallel) else \
             DistributedDataParallel(model)

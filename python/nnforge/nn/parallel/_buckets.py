@@ -138,7 +138,7 @@ class Reducer:
         self.armed = False
         missing = [p for b in self.buckets for p, r in zip(b.params, b.ready) if not r]
         if missing and not self.find_unused:
-            self.MPI.Request.Waitall([b.request for b in self.buckets])  # what was posted
+            self.MPI.Request.Waitall([b.request for b in self.buckets if b.request is not None])
             names = ", ".join(self.names[id(p)] for p in missing[:8])
             more = f" and {len(missing) - 8} more" if len(missing) > 8 else ""
             raise RuntimeError(
