@@ -312,6 +312,7 @@ class FitLoop:
                 break
         if self._parallel is not None:
             self._parallel.end_epoch(self._means)
+            self.samples_seen = self._means.count  # all ranks': throughput of the job
         if self._means.count == 0:
             raise ValueError("fit: train_loader gave no batches (an empty data set, or "
                              "drop_last with fewer samples than batch_size?)")
