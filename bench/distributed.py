@@ -73,7 +73,7 @@ def _models(quick: bool):
     return out
 
 
-def worker(out_path: str, quick: bool) -> None:
+def worker(out_path: str, quick: bool, models: str = "") -> None:
     import nnforge as nf
     import nnforge.distributed as dist
     from nnforge.nn.parallel import DistributedDataParallel as DDP
@@ -85,6 +85,8 @@ def worker(out_path: str, quick: bool) -> None:
     repeats = 3 if quick else 10
     res = {"world_size": size, "steps": {}, "allreduce": {}}
     for name, build in _models(quick):
+        if models and not any(m in name for m in models.split(",")):
+            continue
         nf.manual_seed(0)
         model, x, y, loss_fn = build()
         n_params = sum(p.numel() for p in model.parameters())
@@ -112,7 +114,7 @@ def worker(out_path: str, quick: bool) -> None:
     dist.destroy_process_group()
 
 
-def _launch(nranks: int, quick: bool) -> dict:
+def _launch(nranks: int, quick: bool, models: str = "") -> dict:
     import tempfile
 
     import nnforge.distributed as dist
@@ -120,7 +122,7 @@ def _launch(nranks: int, quick: bool) -> dict:
     os.close(fd)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     cmd = dist.mpirun_command(nranks, [sys.executable, "-m", "bench.distributed", "--worker",
-                                       path] + (["--quick"] if quick else []))
+                                       path, "--models", models] + (["--quick"] if quick else []))
     env = dist.mpirun_env()
     env["OMP_NUM_THREADS"] = "1"
     env["PYTHONPATH"] = os.pathsep.join([root, env.get("PYTHONPATH", "")])
@@ -131,10 +133,10 @@ def _launch(nranks: int, quick: bool) -> dict:
     return data
 
 
-def results(quick: bool = False) -> list:
+def results(quick: bool = False, models: str = "") -> list:
     """Rows for bench/run.py: one per model (1 vs 2 ranks) and per all-reduce size."""
     load_before = os.getloadavg()
-    one, two = _launch(1, quick), _launch(2, quick)
+    one, two = _launch(1, quick, models), _launch(2, quick, models)
     load_after = os.getloadavg()
     note = f"load avg before {load_before[0]:.1f}, after {load_after[0]:.1f} (2 cores)"
     rows = []
@@ -157,13 +159,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.distributed")
     parser.add_argument("--worker", metavar="OUT", help=argparse.SUPPRESS)
     parser.add_argument("--quick", action="store_true", help="tiny GPT, few repeats")
+    parser.add_argument("--models", default="", help="comma-separated name parts: mlp,lenet,gpt")
     parser.add_argument("--json", default=os.path.join("bench", "results", "distributed.json"))
     args = parser.parse_args(argv)
     if args.worker:
-        worker(args.worker, args.quick)
+        worker(args.worker, args.quick, args.models)
         return 0
     from .harness import print_table, write_json
-    rows = results(args.quick)
+    rows = results(args.quick, args.models)
     print_table(rows)
     for r in rows:
         if "throughput_x" in r:
