@@ -27,10 +27,17 @@ import numpy as np
 SIZES = [1 << k for k in range(10, 27, 2)]  # 1 KiB .. 64 MiB
 
 
-def _timed(fn, repeats: int, comm) -> float:
-    """Min over repeats of the slowest rank's time of ``fn()`` (ranks start together)."""
+def _timed(fn, comm, budget_s: float = 1.0, max_reps: int = 300) -> float:
+    """Min over repeats of the slowest rank's time of ``fn()`` (ranks start together);
+    as many repeats (3..max_reps) as fit in about ``budget_s``, the same on every rank."""
     from mpi4py import MPI
     best = float("inf")
+    comm.Barrier()
+    t0 = time.perf_counter()
+    fn()
+    est = np.array([time.perf_counter() - t0])
+    comm.Allreduce(MPI.IN_PLACE, est, op=MPI.MAX)
+    repeats = int(min(max_reps, max(3, budget_s / max(float(est[0]), 1e-7))))
     for _ in range(repeats):
         comm.Barrier()
         t0 = time.perf_counter()
@@ -82,7 +89,6 @@ def worker(out_path: str, quick: bool, models: str = "") -> None:
     from nnforge.distributed.process_group import _group
     comm = _group().comm
     size, rank = dist.get_world_size(), dist.get_rank()
-    repeats = 3 if quick else 10
     res = {"world_size": size, "steps": {}, "allreduce": {}}
     for name, build in _models(quick):
         if models and not any(m in name for m in models.split(",")):
@@ -98,14 +104,15 @@ def worker(out_path: str, quick: bool, models: str = "") -> None:
             loss_fn(net(x), y).backward()
             opt.step()
         step()
-        res["steps"][name] = {"s": _timed(step, repeats, comm), "params": n_params}
+        res["steps"][name] = {"s": _timed(step, comm, budget_s=2.0 if quick else 6.0),
+                              "params": n_params}
     from mpi4py import MPI
     for nbytes in SIZES if size > 1 else []:
         arr = np.ones(nbytes // 4, dtype=np.float32)
         t = nf.from_numpy(arr)
-        reps = repeats if nbytes < (1 << 24) else max(3, repeats // 3)
-        ours = _timed(lambda: dist.all_reduce(t), reps, comm)
-        raw = _timed(lambda: comm.Allreduce(MPI.IN_PLACE, arr), reps, comm)
+        budget = 0.3 if quick else 1.5
+        ours = _timed(lambda: dist.all_reduce(t), comm, budget)
+        raw = _timed(lambda: comm.Allreduce(MPI.IN_PLACE, arr), comm, budget)
         res["allreduce"][nbytes] = {"ours_s": ours, "mpi4py_s": raw}
     if rank == 0:
         with open(out_path, "w") as f:

@@ -48,6 +48,9 @@ def mpirun_env(base: dict | None = None) -> dict:
     env = dict(os.environ if base is None else base)
     env.setdefault("OMPI_MCA_rmaps_base_oversubscribe", "1")
     env.setdefault("PRTE_MCA_rmaps_default_mapping_policy", ":oversubscribe")
+    # Ranks waiting in MPI yield their core instead of spinning: with more ranks
+    # than free cores, a spinning rank starves the one it waits for.
+    env.setdefault("OMPI_MCA_mpi_yield_when_idle", "1")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
         env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
