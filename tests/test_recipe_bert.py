@@ -1,7 +1,7 @@
-"""The bert recipe (MLM pretraining, then speaker identification): speech extraction
-without headers and with the right labels, a train/test split by speech that the
-pretraining text never sees, example encoding, a short MLM run that lowers the
-held-out loss, and a tiny end-to-end run with the documented keys."""
+"""The bert recipe (MLM pretraining, then typo detection): typos change exactly the
+asked-for letters and keep case, the labelled and test passages come from disjoint
+parts of the corpus with balanced labels, a short MLM run lowers the held-out loss,
+and a tiny end-to-end run returns the documented keys."""
 import numpy as np
 import pytest
 
@@ -9,31 +9,6 @@ import nnforge as nf
 from nnforge.data.tokenizers import CharTokenizer
 from nnforge.models import BERT
 from nnforge.train.recipes import bert as recipe
-
-SNIPPET = """First Citizen:
-Before we proceed any further, hear me speak.
-
-All:
-Speak, speak.
-
-ROMEO:
-But soft! what light
-through yonder window breaks?
-
-JULIET:
-Ay me!
-
-ROMEO:
-She speaks.
-
-A stage direction with no header
-
-ROMEO:
-Wherefore?
-
-JULIET:
-O Romeo, Romeo!
-"""
 
 
 @pytest.fixture(autouse=True)
@@ -45,53 +20,47 @@ def _one_thread():
     nf.set_num_threads(threads)
 
 
-def test_speeches_drop_headers_and_keep_bodies():
-    found = recipe.speeches(SNIPPET)
-    assert [name for _, name, _ in found] == ["First Citizen", "All", "ROMEO", "JULIET", "ROMEO",
-                                              "ROMEO", "JULIET"]
-    assert found[2][2] == "But soft! what light\nthrough yonder window breaks?"
-    assert all(":" not in body.split("\n", 1)[0][-1:] for _, _, body in found)
-    assert [i for i, _, _ in found] == [0, 1, 2, 3, 4, 6, 7]    # block 5 has no header
+def test_add_typos_changes_exactly_n_letters_and_keeps_case():
+    passage = "Now is the Winter of our discontent, 42 times."
+    for seed in range(20):
+        out = recipe.add_typos(passage, 3, np.random.default_rng(seed))
+        changed = [i for i, (a, b) in enumerate(zip(passage, out)) if a != b]
+        assert len(out) == len(passage) and len(changed) == 3
+        for i in changed:
+            assert passage[i].isalpha() and out[i].isalpha()
+            assert passage[i].isupper() == out[i].isupper()
+    assert recipe.add_typos("12, 34!", 2, np.random.default_rng(0)) == "12, 34!"
+    assert recipe.add_typos("ab", 5, np.random.default_rng(0)) != "ab"
 
 
-def test_speaker_task_labels_and_stratified_split():
-    task = recipe.speaker_task(SNIPPET, n_speakers=2, test_fraction=0.5, seed=0)
-    assert task["speakers"] == ["ROMEO", "JULIET"]           # most frequent first
-    by_body = dict(zip(task["bodies"], task["labels"].tolist()))
-    assert by_body == {"But soft! what light\nthrough yonder window breaks?": 0,
-                       "She speaks.": 0, "Wherefore?": 0, "Ay me!": 1, "O Romeo, Romeo!": 1}
-    assert not any("ROMEO:" in b or "JULIET:" in b for b in task["bodies"])
-    train, test = set(task["train"].tolist()), set(task["test"].tolist())
-    assert not train & test and train | test == set(range(5))
-    assert sorted(task["labels"][task["test"]].tolist()) == [0, 0, 1]   # round(1.5)=2, 1
+def test_typo_examples_labels_and_encoding():
+    text = "But soft! what light through yonder window breaks? It is the east. " * 4
+    tok = CharTokenizer.train(text + recipe.LETTERS + recipe.LETTERS.upper())
+    x, y = recipe.typo_examples(tok, text, [0, 5, 9, 30, 40, 50], 20, 2, seed=3)
+    assert x.shape == (6, 21) and (x[:, 0] == tok.cls_id).all()
+    for row, label, s in zip(x, y, [0, 5, 9, 30, 40, 50]):
+        diff = sum(a != b for a, b in zip(tok.decode(row[1:]), text[s:s + 20]))
+        assert diff == (2 if label else 0)
+    again = recipe.typo_examples(tok, text, [0, 5, 9, 30, 40, 50], 20, 2, seed=3)
+    np.testing.assert_array_equal(again[0], x)            # fixed seed, same examples
+    with pytest.raises(ValueError, match="past the text"):
+        recipe.typo_examples(tok, text, [len(text) - 5], 20, 2, seed=0)
 
 
-def test_split_on_the_corpus_is_disjoint_and_hidden_from_pretraining():
-    text = nf.data.datasets.tinyshakespeare()
-    task = recipe.speaker_task(text, 4, 0.2, seed=0)
-    train, test = task["train"], task["test"]
-    assert len(np.intersect1d(train, test)) == 0
-    assert len(train) + len(test) == len(task["labels"])
-    counts = np.bincount(task["labels"], minlength=4)
-    np.testing.assert_array_equal(np.bincount(task["labels"][test], minlength=4),
-                                  np.round(0.2 * counts).astype(int))
-    again = recipe.speaker_task(text, 4, 0.2, seed=0)
-    np.testing.assert_array_equal(again["test"], test)       # fixed seed, same split
-    blocks = recipe._blocks(text)
-    pre = recipe.text_without(text, [task["blocks"][i] for i in test])
-    assert len(recipe._blocks(pre)) == len(blocks) - len(test)
-    for i in test[:20]:             # a long test speech is nowhere in the pretraining text
-        block = blocks[task["blocks"][i]]
-        if len(block) > 200:
-            assert block not in pre
-
-
-def test_encode_examples_cls_first_pad_after():
-    tok = CharTokenizer.train(SNIPPET)
-    x = recipe.encode_examples(tok, ["Ay me!", "But soft! what light"], chars=8)
-    assert x.shape == (2, 9) and (x[:, 0] == tok.cls_id).all()
-    assert tok.decode(x[0]) == "Ay me!" and (x[0, 7:] == tok.pad_id).all()
-    assert tok.decode(x[1]) == "But soft"
+def test_typo_task_on_the_corpus_is_balanced_and_split_by_region():
+    train, test = nf.data.datasets.tinyshakespeare("train"), nf.data.datasets.tinyshakespeare("val")
+    tok = CharTokenizer.train(train + test)
+    task = recipe.typo_task(tok, train, test, chars=63, labelled=400, typos=2, seed=0)
+    assert task["x_train"].shape == (400, 64)
+    assert task["x_test"].shape == (len(test) // 63, 64)
+    assert abs(task["y_train"].mean() - 0.5) < 0.1 and abs(task["y_test"].mean() - 0.5) < 0.05
+    clean = task["x_test"][task["y_test"] == 0][:50]
+    for row in clean:                 # clean test passages are verbatim held-out text
+        passage = tok.decode(row[1:])
+        assert passage in test and passage not in train
+    other = recipe.typo_task(tok, train, test, chars=63, labelled=400, typos=2, seed=1)
+    np.testing.assert_array_equal(other["x_test"], task["x_test"])   # one test set
+    assert not np.array_equal(other["x_train"], task["x_train"])
 
 
 def test_short_mlm_pretraining_lowers_heldout_loss():
@@ -115,22 +84,27 @@ def test_short_mlm_pretraining_lowers_heldout_loss():
 def test_tiny_end_to_end_run(tmp_path):
     lines = []
     out = recipe.bert_tinyshakespeare(epochs=2, pretrain_steps=10, batch_size=32, d_model=32,
-                                      n_layer=1, n_head=2, max_len=40, chars=32,
+                                      n_layer=1, n_head=2, max_len=24, labelled=64,
                                       progress=False, log=lines.append, out_dir=tmp_path)
     for key in ("majority_baseline", "mlm_heldout_loss", "mlm_heldout_acc", "mlm_loss_before",
-                "unigram_loss", "pretrained_test_acc", "scratch_test_acc", "n_train", "n_test",
-                "speakers", "mlm_history", "wall_s", "model", "tokenizer", "history"):
+                "unigram_loss", "pretrained_test_acc", "scratch_test_acc", "pretrained_se",
+                "scratch_se", "n_train", "n_test", "mlm_history", "pretrain_s", "wall_s",
+                "model", "tokenizer", "history"):
         assert key in out, key
-    assert out["epoch"] == [1, 2] and len(out["scratch_acc"]) == 2
-    assert out["n_test"] == 144 and out["n_train"] == 577
-    assert 0.25 < out["majority_baseline"] < 0.35
+    assert out["epoch"] == [1, 2] and len(out["scratch_train_acc"]) == 2
+    n_val = len(nf.data.datasets.tinyshakespeare("val"))
+    assert out["n_train"] == 64 and out["n_test"] == n_val // 23
+    assert 0.45 < out["majority_baseline"] < 0.55
     assert out["mlm_heldout_loss"] < out["mlm_loss_before"]
-    assert 0.0 <= out["pretrained_test_acc"] <= 1.0
-    assert out["pretrained_test_acc"] == out["test_acc"][-1]
+    for name in ("pretrained", "scratch"):
+        acc, se = out[f"{name}_test_acc"], out[f"{name}_se"]
+        assert 0.0 <= acc <= 1.0
+        assert se == pytest.approx(np.sqrt(acc * (1 - acc) / out["n_test"]))
     assert any("majority baseline" in line for line in lines)
+    assert any("pretrained" in line and "from scratch" in line for line in lines)
     assert (tmp_path / "summary.txt").exists() and (tmp_path / "tokenizer.json").exists()
-    logits = out["model"](nf.from_numpy(np.full((1, 33), 4, dtype=np.int64)))
-    assert logits.shape == (1, 4)
+    logits = out["model"](nf.from_numpy(np.full((1, 24), 4, dtype=np.int64)))
+    assert logits.shape == (1, 2)
 
 
 def test_sinusoid_positions():

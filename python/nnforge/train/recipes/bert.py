@@ -1,33 +1,38 @@
-"""BERT on tiny shakespeare: masked-language-model pretraining, then fine-tuning
-a classifier to tell who speaks a speech.
+"""BERT on tiny shakespeare: masked-language-model pretraining on unlabelled text,
+then fine-tuning a classifier on a few labelled examples to spot misspelt passages.
 
     nnforge train bert --data tinyshakespeare
 
-The task. The play text is a sequence of speeches, each a block "NAME:\\n" + lines
-up to the next blank line. The classes are the ``speakers`` (4) most frequent
-speakers, each from a different play (GLOUCESTER, DUKE VINCENTIO, ROMEO and
-MENENIUS: 229/193/163/162 speeches, so the majority baseline is about 30%).
-An example is <cls> and the first ``chars`` (63) characters of a speech's body, padded
-when shorter; the "NAME:" header is never in the input. Speeches are split into
-train and test by speech, stratified by speaker with a fixed seed (80/20).
-Telling speakers apart from a sentence or two is hard, and a few hundred labelled
-speeches are too few to learn English from: what helps is knowing which words
-and topics go together, which is what pretraining on the unlabelled text gives.
+Why this task. Pretraining pays when the labelled data are too few to learn what
+the task needs from them alone. Here the task needs the spelling of English: an
+example is <cls> and a passage of ``max_len - 1`` (63) characters, and the label
+says whether ``typos`` (2) of its letters were replaced by other random letters
+("the kinf's" for "the king's"; case kept). A thousand labelled passages cannot
+teach a randomly initialized model which letter sequences are words, but a model
+pretrained to fill in masked characters has learned exactly that.
+
+The split. tiny shakespeare's first 90% (``tinyshakespeare("train")``) is the
+unlabelled pretraining text and the pool the ``labelled`` (1000) training
+passages are drawn from (random starts, half of them given typos); the last 10%
+(``"val"``, from later plays and never seen in pretraining) gives the test set:
+every consecutive 63-character passage (1,770), half of them given typos with a
+fixed seed. The majority class is about 50%.
 
 1. Pretraining. A small character-level BERT (nf.models.BERT: d_model 128, 2
    layers, 64 positions, started at scaled sinusoids: see ``sinusoid_positions_``)
-   learns masked-language modelling, 2000 steps, on every speech of the corpus except
-   the test speeches (which stay unseen, headers included): random windows of
-   ``max_len - 1`` characters with <cls> in front, 15% of the characters picked
+   learns masked-language modelling for ``pretrain_steps`` steps on random windows
+   of ``max_len - 1`` characters with <cls> in front: 15% of the characters picked
    as targets and of those 80% replaced by <mask>, 10% by a random character and
    10% kept (``mask_tokens``). The held-out MLM loss and accuracy are measured on
-   the test speeches (consecutive windows, a fixed masking), beside a unigram
-   guess's loss.
+   the test text (consecutive windows, a fixed masking), beside a unigram guess's.
 2. Fine-tuning. ``BertClassifier`` (pooled <cls> state, linear layer) trains all
-   its weights on the train speeches with AdamW, warm-up then linear decay; the
-   same classifier from random initialization gets exactly the same budget,
-   batches and schedule. The score is test accuracy after the last epoch (no
-   selection on the test set), pretrained vs. scratch vs. the majority class.
+   its weights on the labelled passages with AdamW, warm-up then linear decay; the
+   same classifier from the same random initialization, never pretrained, gets
+   exactly the same budget, batches and schedule. The score is test accuracy
+   after the last epoch (no selection on the test set), with its binomial
+   standard error sqrt(p (1 - p) / n).
+
+Result (seed 0, 1 thread): RESULT_PLACEHOLDER
 """
 from __future__ import annotations
 
@@ -35,7 +40,6 @@ import copy
 import math
 import os
 import time
-from collections import Counter
 
 import numpy as np
 
@@ -51,53 +55,48 @@ from ..fit import History
 from . import register
 from ._optim import adamw_matrix_decay, warmup_cosine
 
-
-def speeches(text: str) -> list:
-    """The speeches of a play text: (block index, speaker, body) for every blank-line
-    separated block whose first line is "NAME:" and that has a body; the block
-    index counts every non-empty block, so ``text_without`` can drop speeches."""
-    out = []
-    for i, block in enumerate(_blocks(text)):
-        head, _, body = block.partition("\n")
-        if head.endswith(":") and len(head) > 1 and body.strip():
-            out.append((i, head[:-1], body))
-    return out
+LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def _blocks(text: str) -> list:
-    return [b.strip("\n") for b in text.split("\n\n") if b.strip()]
+def add_typos(passage: str, typos: int, rng) -> str:
+    """``passage`` with ``typos`` of its letters (distinct positions, chosen with the
+    numpy Generator ``rng``) each replaced by a different random letter of the same
+    case; fewer if it has fewer letters."""
+    where = [i for i, c in enumerate(passage) if c.isascii() and c.isalpha()]
+    chars = list(passage)
+    for i in rng.choice(where, size=min(typos, len(where)), replace=False):
+        old = chars[i].lower()
+        new = LETTERS[(LETTERS.index(old) + rng.integers(1, 26)) % 26]
+        chars[i] = new.upper() if chars[i].isupper() else new
+    return "".join(chars)
 
 
-def text_without(text: str, drop) -> str:
-    """``text`` with the blocks whose indices are in ``drop`` removed (blank-line joined)."""
-    drop = set(drop)
-    return "\n\n".join(b for i, b in enumerate(_blocks(text)) if i not in drop) + "\n\n"
-
-
-def speaker_task(text: str, n_speakers: int = 4, test_fraction: float = 0.2,
-                 seed: int = 0) -> dict:
-    """The speaker-identification data set: the bodies of the speeches of the
-    ``n_speakers`` most frequent speakers, their labels (index into "speakers",
-    most frequent first), and a train/test split by speech, stratified by speaker
-    (``round(test_fraction * n)`` of each speaker's speeches, chosen with ``seed``)."""
-    found = speeches(text)
-    counts = Counter(name for _, name, _ in found)
-    if len(counts) < n_speakers:
-        raise ValueError(f"bert: {n_speakers} speakers asked for, the text has {len(counts)}")
-    names = [name for name, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
-    names = names[:n_speakers]
-    chosen = [(i, names.index(name), body) for i, name, body in found if name in names]
-    labels = np.array([c[1] for c in chosen], dtype=np.int64)
+def typo_examples(tok, text: str, starts, chars: int, typos: int, seed: int) -> tuple:
+    """(x (N, chars + 1) int64, y (N,) int64) for the passages text[s:s + chars]:
+    <cls> then the passage, with ``typos`` typos and label 1 for a random half
+    (each a fair coin from ``seed``), as written and label 0 for the others."""
     rng = np.random.default_rng(seed)
-    test = []
-    for k in range(n_speakers):
-        idx = np.flatnonzero(labels == k)
-        test.extend(rng.choice(idx, size=int(round(test_fraction * len(idx))), replace=False))
-    is_test = np.zeros(len(chosen), dtype=bool)
-    is_test[np.array(test, dtype=np.int64)] = True
-    return {"speakers": names, "bodies": [c[2] for c in chosen], "labels": labels,
-            "blocks": [c[0] for c in chosen], "train": np.flatnonzero(~is_test),
-            "test": np.flatnonzero(is_test)}
+    y = rng.integers(0, 2, size=len(starts)).astype(np.int64)
+    x = np.full((len(starts), chars + 1), tok.cls_id, dtype=np.int64)
+    for r, s in enumerate(starts):
+        passage = text[s:s + chars]
+        if len(passage) != chars:
+            raise ValueError(f"bert: passage at {s} runs past the text's end ({len(text)})")
+        x[r, 1:] = tok.encode(add_typos(passage, typos, rng) if y[r] else passage)
+    return x, y
+
+
+def typo_task(tok, train_text: str, test_text: str, *, chars: int, labelled: int,
+              typos: int, seed: int) -> dict:
+    """The typo-detection data set: ``labelled`` training passages at random starts
+    in ``train_text`` (chosen with ``seed``), and every consecutive passage of
+    ``test_text`` as the test set (its typos fixed by seed 1234, whatever ``seed``)."""
+    rng = np.random.default_rng(seed)
+    train_starts = rng.choice(len(train_text) - chars, size=labelled, replace=False)
+    test_starts = np.arange(0, len(test_text) - chars + 1, chars)
+    x_tr, y_tr = typo_examples(tok, train_text, train_starts, chars, typos, seed + 1)
+    x_te, y_te = typo_examples(tok, test_text, test_starts, chars, typos, 1234)
+    return {"x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te}
 
 
 def sinusoid_positions_(bert, scale: float = 0.1) -> None:
@@ -112,17 +111,6 @@ def sinusoid_positions_(bert, scale: float = 0.1) -> None:
     angle = np.arange(t)[:, None] / 10000.0 ** (np.arange(0, d, 2)[None] / d)
     table[:, 0::2] = scale * np.sin(angle)
     table[:, 1::2] = scale * np.cos(angle[:, :d // 2])
-
-
-def encode_examples(tok, bodies, chars: int) -> np.ndarray:
-    """(N, chars + 1) int64: <cls>, then the first ``chars`` characters of each body,
-    <pad> after a shorter one."""
-    out = np.full((len(bodies), chars + 1), tok.pad_id, dtype=np.int64)
-    out[:, 0] = tok.cls_id
-    for r, body in enumerate(bodies):
-        ids = tok.encode(body[:chars])
-        out[r, 1:1 + len(ids)] = ids
-    return out
 
 
 def _mlm_loss(model, x, y):
@@ -242,12 +230,11 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 128) -> floa
     return right / len(x)
 
 
-def finetune(model, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
-             epochs: int, batch_size: int, lr: float, seed: int, desc: str,
-             progress: bool = False) -> list:
+def finetune(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
+             seed: int, desc: str, progress: bool = False) -> list:
     """All weights with AdamW (weight decay 0.01), 10% warm-up then linear decay to 0;
     shuffles with ``seed`` (so two models see the same batches). Rows per epoch:
-    {epoch, loss, test_acc}."""
+    {epoch, loss, train_acc} (over the epoch's batches, as they were trained)."""
     from tqdm.auto import tqdm
     opt = adamw_matrix_decay(model.parameters(), lr, 0.01)
     per_epoch = math.ceil(len(x) / batch_size)
@@ -261,67 +248,67 @@ def finetune(model, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(x))
-        losses = []
+        losses, right = [], 0
         for s in range(0, len(x), batch_size):
             b = order[s:s + batch_size]
-            loss = F.cross_entropy(model(from_numpy(x[b])), from_numpy(y[b]))
+            logits = model(from_numpy(x[b]))
+            loss = F.cross_entropy(logits, from_numpy(y[b]))
             opt.zero_grad()
             loss.backward()
             clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
             losses.append(float(loss))
+            right += int((logits.detach().numpy().argmax(-1) == y[b]).sum())
             bar.update(1)
-        rows.append({"epoch": epoch, "loss": float(np.mean(losses)),
-                     "test_acc": accuracy(model, x_test, y_test)})
-        bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", test_acc=f"{rows[-1]['test_acc']:.3f}",
+        rows.append({"epoch": epoch, "loss": float(np.mean(losses)), "train_acc": right / len(x)})
+        bar.set_postfix(loss=f"{rows[-1]['loss']:.3f}", train_acc=f"{rows[-1]['train_acc']:.3f}",
                         refresh=False)
     bar.close()
     return rows
 
 
-@register("bert", "tinyshakespeare")
-def bert_tinyshakespeare(*, epochs: int = 12, pretrain_steps: int = 2000, batch_size: int = 32,
-                         lr: float = 5e-4, pretrain_lr: float = 2e-3, d_model: int = 128,
-                         n_layer: int = 2, n_head: int = 4, max_len: int = 64,
-                         dropout: float = 0.1, speakers: int = 4, chars: int = 63,
-                         test_fraction: float = 0.2, seed: int = 0, out_dir=None,
-                         progress: bool = True, log=print) -> dict:
-    """A small character BERT pretrained by masked-LM on tiny shakespeare, then
-    fine-tuned to tell which of the 4 most frequent speakers speaks a speech;
-    test accuracy pretrained vs. from scratch vs. the majority class.
+def binomial_se(p: float, n: int) -> float:
+    """The standard error sqrt(p (1 - p) / n) of an accuracy p measured on n examples."""
+    return math.sqrt(p * (1.0 - p) / n)
 
-    --epochs N fine-tunes for N epochs (12 by default, both classifiers);
+
+@register("bert", "tinyshakespeare")
+def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1200, batch_size: int = 32,
+                         lr: float = 1e-3, pretrain_lr: float = 2e-3, d_model: int = 128,
+                         n_layer: int = 2, n_head: int = 4, max_len: int = 64,
+                         dropout: float = 0.1, labelled: int = 1000, typos: int = 2,
+                         seed: int = 0, out_dir=None, progress: bool = True, log=print) -> dict:
+    """A small character BERT pretrained by masked-LM on tiny shakespeare, then
+    fine-tuned on 1000 labelled passages to tell whether a passage has typos; test
+    accuracy pretrained vs. from scratch vs. the majority class.
+
+    --epochs N fine-tunes for N epochs (10 by default, both classifiers);
     ``pretrain_steps`` MLM steps of ``batch_size`` windows of ``max_len``.
-    Returns the fine-tuning history (per epoch: loss/test_acc of the pretrained
-    classifier, scratch_loss/scratch_acc of the one from scratch) and
+    Returns the fine-tuning history (per epoch: loss/train_acc of the pretrained
+    classifier, scratch_loss/scratch_train_acc of the one from scratch) and
     majority_baseline, mlm_heldout_loss, mlm_heldout_acc, mlm_loss_before,
-    unigram_loss, pretrained_test_acc, scratch_test_acc, n_train, n_test,
-    speakers, mlm_history, wall_s, model (the fine-tuned classifier), tokenizer."""
+    unigram_loss, pretrained_test_acc, scratch_test_acc, their binomial standard
+    errors pretrained_se and scratch_se, n_train, n_test, mlm_history, pretrain_s,
+    wall_s, model (the fine-tuned classifier), tokenizer."""
     from ...models import BERT, BertClassifier
     log = log if log is not None else (lambda line: None)
-    if chars + 1 > max_len:
-        raise ValueError(f"bert: chars ({chars}) + <cls> exceed max_len ({max_len})")
     t_start = time.perf_counter()
     manual_seed(seed)
-    text = tinyshakespeare()
-    task = speaker_task(text, speakers, test_fraction, seed)
-    tok = CharTokenizer.train(text)
-    x_all = encode_examples(tok, task["bodies"], chars)
-    y_all = task["labels"]
-    tr, te = task["train"], task["test"]
-    x_tr, y_tr, x_te, y_te = x_all[tr], y_all[tr], x_all[te], y_all[te]
-    majority = float(np.bincount(y_te, minlength=speakers).max() / len(y_te))
-    log(f"speaker task: {', '.join(task['speakers'])}; {len(tr)} train / {len(te)} test "
-        f"speeches (test per speaker {np.bincount(y_te, minlength=speakers).tolist()}), "
-        f"first {chars} characters of each body; majority baseline {majority:.1%}")
+    train_text, test_text = tinyshakespeare("train"), tinyshakespeare("val")
+    tok = CharTokenizer.train(train_text + test_text)
+    chars = max_len - 1
+    task = typo_task(tok, train_text, test_text, chars=chars, labelled=labelled, typos=typos,
+                     seed=seed)
+    x_tr, y_tr, x_te, y_te = task["x_train"], task["y_train"], task["x_test"], task["y_test"]
+    majority = float(np.bincount(y_te, minlength=2).max() / len(y_te))
+    log(f"typo task: {len(y_tr)} labelled training passages of {chars} characters from the "
+        f"first 90% of the text, {len(y_te)} test passages from the last 10% ({int(y_te.sum())} "
+        f"with {typos} typos); majority baseline {majority:.1%}")
 
-    test_blocks = [task["blocks"][i] for i in te]
-    pre_text = text_without(text, test_blocks)
-    pre_ids = np.array(tok.encode(pre_text), dtype=np.int64)
-    test_text = "\n\n".join(task["bodies"][i] for i in te)
+    pre_ids = np.array(tok.encode(train_text), dtype=np.int64)
     eval_windows = heldout_windows(tok, test_text, max_len)
-    uni = unigram_loss(tok, pre_text, eval_windows)
+    uni = unigram_loss(tok, train_text, eval_windows)
     bert = BERT(tok.vocab_size, d_model, n_layer, n_head, 4 * d_model, max_len=max_len,
                 dropout=dropout, pad_id=tok.pad_id)
     sinusoid_positions_(bert)
@@ -329,14 +316,14 @@ def bert_tinyshakespeare(*, epochs: int = 12, pretrain_steps: int = 2000, batch_
     before = mlm_eval(bert, tok, eval_windows)
     n_params = sum(p.numel() for p in bert.parameters())
     log(f"MLM pretraining: BERT {n_layer} layers, d_model {d_model}, {n_params:,} parameters; "
-        f"{len(pre_ids):,} characters (the corpus without the test speeches), {pretrain_steps} "
-        f"steps of {batch_size} x {max_len}; held-out: {eval_windows.size:,} characters of "
-        f"the test speeches, loss {before[0]:.3f} before (unigram guess {uni:.3f})")
+        f"{len(pre_ids):,} characters (the first 90%), {pretrain_steps} steps of "
+        f"{batch_size} x {max_len}; held-out: {eval_windows.size:,} characters of the last "
+        f"10%, loss {before[0]:.3f} before (unigram guess {uni:.3f})")
     t0 = time.perf_counter()
     mlm_rows = pretrain_mlm(bert, tok, pre_ids, steps=pretrain_steps, batch_size=batch_size,
                             lr=pretrain_lr, warmup=min(50, pretrain_steps), seed=seed,
                             progress=progress, log=log, eval_windows=eval_windows,
-                            eval_every=max(1, pretrain_steps // 8))
+                            eval_every=max(1, pretrain_steps // 4))
     pretrain_s = time.perf_counter() - t0
     mlm_loss, mlm_acc = mlm_eval(bert, tok, eval_windows)
     log(f"MLM held-out loss {mlm_loss:.3f} nats, accuracy {mlm_acc:.1%} at the masked "
@@ -346,23 +333,25 @@ def bert_tinyshakespeare(*, epochs: int = 12, pretrain_steps: int = 2000, batch_
     results = {}
     for name, encoder in (("pretrained", copy.deepcopy(bert)), ("scratch", scratch_bert)):
         manual_seed(seed + 1)              # the same head initialization and dropout
-        model = BertClassifier(encoder, speakers, dropout=dropout)
+        model = BertClassifier(encoder, 2, dropout=dropout)
         t0 = time.perf_counter()
-        rows = finetune(model, x_tr, y_tr, x_te, y_te, epochs=epochs, batch_size=batch_size,
-                        lr=lr, seed=seed + 2, desc=f"fine-tune ({name})", progress=progress)
-        results[name] = (model, rows, time.perf_counter() - t0)
-        log(f"fine-tuned ({name}): test accuracy by epoch "
-            + " ".join(f"{r['test_acc']:.3f}" for r in rows)
-            + f"  ({results[name][2]:.0f}s)")
+        rows = finetune(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, lr=lr,
+                        seed=seed + 2, desc=f"fine-tune ({name})", progress=progress)
+        acc = accuracy(model, x_te, y_te)
+        results[name] = (model, rows, acc)
+        log(f"fine-tuned ({name}): train loss by epoch "
+            + " ".join(f"{r['loss']:.3f}" for r in rows)
+            + f"; test accuracy {acc:.1%} ({time.perf_counter() - t0:.0f}s)")
     history = History()
     for p, s in zip(results["pretrained"][1], results["scratch"][1]):
-        history.append({**p, "scratch_loss": s["loss"], "scratch_acc": s["test_acc"]})
-    pre_acc, scratch_acc = history["test_acc"][-1], history["scratch_acc"][-1]
+        history.append({**p, "scratch_loss": s["loss"], "scratch_train_acc": s["train_acc"]})
+    pre_acc, scratch_acc = results["pretrained"][2], results["scratch"][2]
+    pre_se, scratch_se = binomial_se(pre_acc, len(y_te)), binomial_se(scratch_acc, len(y_te))
     wall = time.perf_counter() - t_start
-    result_line = (f"bert: speaker of a speech ({speakers} classes, {len(te)} test speeches): "
-                   f"pretrained {pre_acc:.1%}, from scratch {scratch_acc:.1%}, majority "
-                   f"{majority:.1%}; MLM held-out {mlm_loss:.3f} nats / {mlm_acc:.1%}; "
-                   f"{wall:.0f}s in all")
+    result_line = (f"bert: typo detection ({labelled} labelled passages, {len(y_te)} test "
+                   f"passages): pretrained {pre_acc:.1%} +- {pre_se:.1%}, from scratch "
+                   f"{scratch_acc:.1%} +- {scratch_se:.1%}, majority {majority:.1%}; MLM held-out "
+                   f"{mlm_loss:.3f} nats / {mlm_acc:.1%} (unigram {uni:.3f}); {wall:.0f}s in all")
     log(result_line)
     model = results["pretrained"][0]
     if out_dir is not None:
@@ -370,7 +359,7 @@ def bert_tinyshakespeare(*, epochs: int = 12, pretrain_steps: int = 2000, batch_
         from ..report import write_run_outputs
         os.makedirs(out_dir, exist_ok=True)
         write_run_outputs(out_dir, history, model=model, header="bert on tinyshakespeare "
-                          "(speaker identification)", lines=[result_line], log=log)
+                          "(typo detection)", lines=[result_line], log=log)
         save(model.state_dict(), os.path.join(out_dir, "bert_classifier.safetensors"))
         save(bert.state_dict(), os.path.join(out_dir, "bert_pretrained.safetensors"))
         tok.save(os.path.join(out_dir, "tokenizer.json"))
@@ -378,5 +367,6 @@ def bert_tinyshakespeare(*, epochs: int = 12, pretrain_steps: int = 2000, batch_
             "mlm_heldout_loss": mlm_loss, "mlm_heldout_acc": mlm_acc,
             "mlm_loss_before": before[0], "unigram_loss": uni, "mlm_history": mlm_rows,
             "pretrained_test_acc": pre_acc, "scratch_test_acc": scratch_acc,
-            "n_train": len(tr), "n_test": len(te), "speakers": task["speakers"],
-            "pretrain_s": pretrain_s, "wall_s": wall, "model": model, "tokenizer": tok}
+            "pretrained_se": pre_se, "scratch_se": scratch_se,
+            "n_train": len(y_tr), "n_test": len(y_te), "pretrain_s": pretrain_s,
+            "wall_s": wall, "model": model, "tokenizer": tok}
