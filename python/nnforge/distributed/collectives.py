@@ -116,7 +116,7 @@ def _mpi_op(op: ReduceOp, dtype, name: str):
     return getattr(MPI, op.value)
 
 
-def _run(blocking: bool, start, finish, async_op: bool):
+def _run(start, finish, async_op: bool):
     if async_op:
         return Work(start(False), finish)
     start(True)
@@ -152,7 +152,7 @@ def all_reduce(tensor: Tensor, op: ReduceOp = ReduceOp.SUM, group=None, async_op
         if op is ReduceOp.AVG:
             np.divide(buf, g.size, out=buf)
         staged.write_back()
-    return _run(not async_op, start, finish, async_op)
+    return _run(start, finish, async_op)
 
 
 def broadcast(tensor: Tensor, src: int | None = None, group=None, async_op: bool = False,
@@ -170,7 +170,7 @@ def broadcast(tensor: Tensor, src: int | None = None, group=None, async_op: bool
             g.comm.Bcast(buf, root=int(root))
             return None
         return g.comm.Ibcast(buf, root=int(root))
-    return _run(not async_op, start, staged.write_back, async_op)
+    return _run(start, staged.write_back, async_op)
 
 
 def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = False):
@@ -204,7 +204,7 @@ def all_gather(tensor_list: list, tensor: Tensor, group=None, async_op: bool = F
         for i, out in enumerate(outs):
             out.array[...] = recv[i]
             out.write_back()
-    return _run(not async_op, start, finish, async_op)
+    return _run(start, finish, async_op)
 
 
 def barrier(group=None, async_op: bool = False, device_ids=None, timeout=None):
@@ -216,4 +216,4 @@ def barrier(group=None, async_op: bool = False, device_ids=None, timeout=None):
             g.comm.Barrier()
             return None
         return g.comm.Ibarrier()
-    return _run(not async_op, start, lambda: None, async_op)
+    return _run(start, lambda: None, async_op)
