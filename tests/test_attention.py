@@ -1,6 +1,7 @@
 """F.scaled_dot_product_attention (ops/attention.py over csrc/cpu/attention*.cpp):
 a plain numpy reference and PyTorch for every mask mode, causal with L != S,
-grouped-query heads, odd lengths, head dims 8..128, forward and gradients,
+grouped-query heads, odd lengths, head dims 8..128, forward and gradients
+(an additive mask's too, for each way it broadcasts),
 float64 gradcheck, fully masked rows, dropout (the mask regenerated in the
 backward), errors, thread-count determinism, every ISA build, and the
 forward's memory at T = 8192."""
@@ -158,6 +159,93 @@ def test_gradcheck_float64(kind):
     run_gradcheck(fn, arrays)
 
 
+# ---------------------------------------------------------------- additive mask gradient
+def _with_mask(lib, **kw):
+    """fn(q, k, v, mask) for check_op: the mask is an input (and gets a gradient)."""
+    if lib == "torch":
+        return lambda q, k, v, m: torch.nn.functional.scaled_dot_product_attention(
+            q, k, v, attn_mask=m, **kw)
+    return lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m, **kw)
+
+
+# (L, S), (1, 1, L, S), (B, 1, 1, S), (B, H, L, S) and a few more broadcasts: (H, L, S),
+# (B, H, 1, S), (L, 1) (broadcast along the keys)
+MASK_GRAD_SHAPES = ["LS", "11LS", "B11S", "BHLS", "HLS", "BH1S", "L1"]
+
+
+def _mask_shape(code, b, h, l, s):
+    sizes = {"B": b, "H": h, "L": l, "S": s, "1": 1}
+    return tuple(sizes[c] for c in code)
+
+
+@requires_torch
+@pytest.mark.parametrize("code", MASK_GRAD_SHAPES)
+@pytest.mark.parametrize("b,h,l,s,e,ev", [(2, 3, 9, 11, 8, 5), (2, 2, 130, 70, 16, 16)])
+def test_additive_mask_gradient(code, b, h, l, s, e, ev):
+    rng = np.random.default_rng(4)
+    shapes = [(b, h, l, e), (b, h, s, e), (b, h, s, ev)]
+    arrays = [rng.uniform(-2, 2, x).astype(np.float32) for x in shapes]
+    mask = rng.uniform(-2, 1, _mask_shape(code, b, h, l, s)).astype(np.float32)
+    check_op(_with_mask("nf"), _with_mask("torch"), np_sdpa, inputs=arrays + [mask],
+             gradcheck=False, noncontig=l < 100, atol=2e-5, grad_atol=3e-4)
+
+
+@requires_torch
+@pytest.mark.parametrize("code", ["11LS", "B11S", "BHLS", "HLS"])
+def test_additive_mask_gradient_grouped_query_heads(code):
+    rng = np.random.default_rng(5)
+    b, hq, hk, l, s = 2, 6, 2, 13, 11
+    arrays = [rng.uniform(-2, 2, x).astype(np.float32) for x in
+              [(b, hq, l, 8), (b, hk, s, 8), (b, hk, s, 4)]]
+    mask = rng.uniform(-2, 1, _mask_shape(code, b, hq, l, s)).astype(np.float32)
+    check_op(_with_mask("nf", enable_gqa=True), _with_mask("torch", enable_gqa=True),
+             np_sdpa, inputs=arrays + [mask], gradcheck=False, atol=2e-5, grad_atol=3e-4)
+
+
+@pytest.mark.parametrize("code", MASK_GRAD_SHAPES + ["gqa", "dropout"])
+def test_additive_mask_gradcheck_float64(code):
+    rng = np.random.default_rng(6)
+    b, h, l, s = 2, 2, 3, 4
+    hk = 1 if code == "gqa" else h
+    arrays = [rng.standard_normal(x) for x in [(b, h, l, 3), (b, hk, s, 3), (b, hk, s, 2)]]
+    mask = rng.standard_normal(_mask_shape("BHLS" if code in ("gqa", "dropout") else code,
+                                           b, h, l, s))
+    kw = {"enable_gqa": True} if code == "gqa" else {}
+
+    def fn(q, k, v, m):  # dropout: a fixed seed per call keeps the function deterministic
+        if code == "dropout":
+            kw.update(dropout_p=0.3, generator=nf.Generator().manual_seed(2))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=m, **kw)
+    run_gradcheck(fn, arrays + [mask])
+
+
+def test_additive_mask_gradient_with_masked_entries_and_rows():
+    # -inf entries and a fully masked row: zero gradient there, finite everywhere
+    rng = np.random.default_rng(7)
+    q, k, v = (rng.standard_normal(x) for x in [(1, 2, 4, 8), (1, 2, 5, 8), (1, 2, 5, 3)])
+    mask = rng.standard_normal((4, 5))
+    mask[1] = -np.inf
+    mask[2, 3] = -np.inf
+    ts = [nf.from_numpy(x.copy()).requires_grad_() for x in (q, k, v, mask)]
+    out = F.scaled_dot_product_attention(*ts[:3], attn_mask=ts[3])
+    out.backward(nf.from_numpy(rng.standard_normal(out.shape)))
+    dm = ts[3].grad.numpy()
+    assert np.isfinite(dm).all() and not dm[1].any() and dm[2, 3] == 0 and dm[0].any()
+
+
+def test_kernel_mask_grad_needs_an_additive_mask():
+    cpu = nf._C.cpu
+    q, k, v = (np.zeros(s, np.float32) for s in [(1, 2, 3, 4), (1, 2, 5, 4), (1, 2, 5, 3)])
+    out, lse = cpu.sdpa_forward(q, k, v, None, False, 1.0, 0.0, 0)
+    for mask in (None, np.ones((1, 1, 3, 5), bool)):
+        with pytest.raises(ValueError, match="sdpa_backward: mask_grad needs an additive"):
+            cpu.sdpa_backward(q, k, v, mask, out, np.zeros_like(out), lse, False, 1.0, 0.0, 0,
+                              mask_grad=True)
+    *_, dm = cpu.sdpa_backward(q, k, v, np.zeros((1, 1, 3, 5), np.float32), out,
+                               np.ones_like(out), lse, False, 1.0, 0.0, 0, mask_grad=True)
+    assert dm.shape == (1, 1, 3, 5)
+
+
 # ---------------------------------------------------------------- fully masked rows
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("kind", ["bool", "additive"])
@@ -311,6 +399,7 @@ def test_thread_count_does_not_change_results():
     rng = np.random.default_rng(0)
     arrays = [rng.standard_normal(s).astype(np.float32) for s in [(1, 2, 333, 32), (1, 2, 300, 32),
                                                                  (1, 2, 300, 32)]]
+    mask = rng.standard_normal((333, 300)).astype(np.float32)
     results = []
     before = nf.get_num_threads()
     try:
@@ -320,6 +409,11 @@ def test_thread_count_does_not_change_results():
             out = F.scaled_dot_product_attention(*ts, is_causal=True)
             out.backward(nf.ones_like(out))
             results.append([out.detach().numpy()] + [t.grad.numpy() for t in ts])
+            # an additive mask's gradient summed over the heads (the items alias it)
+            ts = [nf.from_numpy(a.copy()).requires_grad_() for a in arrays + [mask]]
+            out = F.scaled_dot_product_attention(*ts[:3], attn_mask=ts[3])
+            out.backward(nf.ones_like(out))
+            results[-1] += [t.grad.numpy() for t in ts]
     finally:
         nf.set_num_threads(before)
     for other in results[1:]:
@@ -348,6 +442,15 @@ for m, causal in ((mask, False), (None, True)):
     o64.sum().backward()
     for a, b in zip(ts, q64):
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), atol=2e-4, rtol=1e-3)
+add = rng.uniform(-1, 1, (2, 1, 1, 41)).astype(np.float32)  # an additive mask's gradient
+grads = []
+for dt in (np.float32, np.float64):
+    ts = [nf.from_numpy(x.astype(dt)).requires_grad_() for x in (q, k, v, add)]
+    nf.nn.functional.scaled_dot_product_attention(*ts[:3], attn_mask=ts[3],
+                                                  enable_gqa=True).sum().backward()
+    grads.append([t.grad.numpy() for t in ts])
+for a, b in zip(*grads):
+    np.testing.assert_allclose(a, b, atol=2e-4, rtol=1e-3)
 print(nf._C.selected_isa())
 """
 

@@ -6,8 +6,11 @@
 // dims are each 1 (broadcast, never expanded) or (B, Hq, L, S)'s, with its
 // last dim contiguous.
 //   sdpa_forward(q, k, v, mask, is_causal, scale, dropout_p, seed) -> (out, lse)
-//   sdpa_backward(q, k, v, mask, out, gout, lse, is_causal, scale, dropout_p, seed)
-//       -> (dq, dk, dv)
+//   sdpa_backward(q, k, v, mask, out, gout, lse, is_causal, scale, dropout_p, seed,
+//                 mask_grad=False) -> (dq, dk, dv, dmask)
+//       dmask (None unless mask_grad; an additive mask only): dS = P o (dP - D)
+//       summed over the mask's broadcast dims: shape (B or 1, Hq or 1, L or 1, S),
+//       1 wherever the mask's stride is 0
 //   sdpa_dropout_mask(seed, b, h, l, s, dropout_p) -> bool (b, h, l, s): the keep mask
 //       the kernels use (for tests)
 // out, gout (B, Hq, L, Ev) and lse (B, Hq, L) are C-contiguous. A bad argument
@@ -16,6 +19,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -186,12 +190,30 @@ py::tuple forward(const py::object& q_obj, const py::object& k_obj, const py::ob
     return py::make_tuple(out, lse);
 }
 
+// The mask gradient's array (zeros) and where the kernel adds into it.
+template <typename T>
+SdpaMaskGrad<T> mask_grad_view(const SdpaArgs<T>& a, py::array* dmask) {
+    SdpaMaskGrad<T> g;
+    const int64_t l = a.m_sr != 0 ? a.l : 1, h = a.m_sh != 0 ? a.hq : 1;
+    const int64_t b = a.m_sb != 0 ? a.b : 1;
+    *dmask = py::array_t<T>(std::vector<py::ssize_t>{b, h, l, a.s});
+    g.data = static_cast<T*>(dmask->mutable_data());
+    std::fill(g.data, g.data + b * h * l * a.s, T(0));
+    g.sr = a.m_sr != 0 ? a.s : 0;
+    g.sh = a.m_sh != 0 ? l * a.s : 0;
+    g.sb = a.m_sb != 0 ? h * l * a.s : 0;
+    return g;
+}
+
 py::tuple backward(const py::object& q_obj, const py::object& k_obj, const py::object& v_obj,
                    const py::object& mask_obj, const py::object& out_obj,
                    const py::object& gout_obj, const py::object& lse_obj, bool causal,
-                   double scale, double dropout_p, uint64_t seed) {
+                   double scale, double dropout_p, uint64_t seed, bool mask_grad) {
     const char* kernel = "sdpa_backward";
     const Checked c = check_inputs(kernel, q_obj, k_obj, v_obj, mask_obj, scale, dropout_p);
+    if (mask_grad && (!c.has_mask || c.mask.dtype().equal(py::dtype::of<bool>()))) {
+        fail(kernel, "mask_grad needs an additive (floating-point) mask");
+    }
     const std::vector<py::ssize_t> oshape{c.b, c.hq, c.l, c.ev};
     const py::array out = exact(kernel, "out", out_obj, c.q, oshape);
     const py::array gout = exact(kernel, "gout", gout_obj, c.q, oshape);
@@ -199,24 +221,31 @@ py::tuple backward(const py::object& q_obj, const py::object& k_obj, const py::o
     py::array dq(c.q.dtype(), std::vector<py::ssize_t>{c.b, c.hq, c.l, c.e});
     py::array dk(c.q.dtype(), std::vector<py::ssize_t>{c.b, c.hk, c.s, c.e});
     py::array dv(c.q.dtype(), std::vector<py::ssize_t>{c.b, c.hk, c.s, c.ev});
+    py::object dmask_obj = py::none();
+    py::array dmask;
     if (is_double(c.q)) {
         const SdpaArgs<double> a = make_args<double>(kernel, c, causal, scale, dropout_p, seed);
+        SdpaMaskGrad<double> g;
+        if (mask_grad) g = mask_grad_view(a, &dmask);
         py::gil_scoped_release release;
         sdpa_backward(a, static_cast<const double*>(out.data()),
                       static_cast<const double*>(gout.data()),
                       static_cast<const double*>(lse.data()),
                       static_cast<double*>(dq.mutable_data()),
                       static_cast<double*>(dk.mutable_data()),
-                      static_cast<double*>(dv.mutable_data()));
+                      static_cast<double*>(dv.mutable_data()), g);
     } else {
         const SdpaArgs<float> a = make_args<float>(kernel, c, causal, scale, dropout_p, seed);
+        SdpaMaskGrad<float> g;
+        if (mask_grad) g = mask_grad_view(a, &dmask);
         py::gil_scoped_release release;
         sdpa_backward(a, static_cast<const float*>(out.data()),
                       static_cast<const float*>(gout.data()), static_cast<const float*>(lse.data()),
                       static_cast<float*>(dq.mutable_data()), static_cast<float*>(dk.mutable_data()),
-                      static_cast<float*>(dv.mutable_data()));
+                      static_cast<float*>(dv.mutable_data()), g);
     }
-    return py::make_tuple(dq, dk, dv);
+    if (mask_grad) dmask_obj = dmask;
+    return py::make_tuple(dq, dk, dv, dmask_obj);
 }
 
 py::array dropout_mask(uint64_t seed, int64_t b, int64_t h, int64_t l, int64_t s,
@@ -249,8 +278,9 @@ void bind_attention(py::module_& m) {
           "Fused scaled dot-product attention: (out (B, Hq, L, Ev), lse (B, Hq, L)).");
     m.def("sdpa_backward", &backward, py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"),
           py::arg("out"), py::arg("gout"), py::arg("lse"), py::arg("is_causal"), py::arg("scale"),
-          py::arg("dropout_p"), py::arg("seed"),
-          "Gradients (dq, dk, dv) of sdpa_forward, recomputing the scores from lse.");
+          py::arg("dropout_p"), py::arg("seed"), py::arg("mask_grad") = false,
+          "Gradients (dq, dk, dv, dmask or None) of sdpa_forward, recomputing the scores from "
+          "lse.");
     m.def("sdpa_dropout_mask", &dropout_mask, py::arg("seed"), py::arg("b"), py::arg("h"),
           py::arg("l"), py::arg("s"), py::arg("dropout_p"),
           "The attention-dropout keep mask (b, h, l, s) the kernels draw for a seed.");

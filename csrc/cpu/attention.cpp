@@ -8,7 +8,8 @@
 // Threads: the forward's work items are (b, h, chunk of query rows): whole
 // heads when there are at least 4 per thread, else each head's rows cut into
 // chunks (multiples of kTileQ) so that every thread gets a few items. The
-// backward's items are (b, key/value head). Items are handed out dynamically
+// backward's items are (b, key/value head), grouped when a mask gradient is
+// summed over batch or heads (see sdpa_backward). Items are handed out dynamically
 // (causal rows differ in cost); each thread has its own scratch (packed K/V
 // tiles, score tile, accumulators), and no item writes another's outputs.
 #include "cpu/attention.h"
@@ -101,19 +102,32 @@ void sdpa_forward(const SdpaArgs<T>& a, T* out, T* lse) {
 
 template <typename T>
 void sdpa_backward(const SdpaArgs<T>& a, const T* out, const T* gout, const T* lse, T* dq, T* dk,
-                   T* dv) {
+                   T* dv, const SdpaMaskGrad<T>& dmask) {
     const int64_t kv_heads = a.b * a.hk;
     if (kv_heads == 0) return;
     const auto& k = kernels<T>();
-    for_items<T>(kv_heads, k.backward_scratch(a), [&](int64_t item, T* scratch) {
-        k.backward_item(a, item, out, gout, lse, dq, dk, dv, scratch);
+    // Items (b, hk) whose mask gradient slices alias (stride 0 along b or the heads) form one
+    // group, run in order: per_b x per_h items each, groups x per_b x per_h = B Hk.
+    const bool grad = dmask.data != nullptr;
+    const int64_t per_b = grad && dmask.sb == 0 ? a.b : 1;
+    const int64_t per_h = grad && dmask.sh == 0 ? a.hk : 1;
+    const int64_t groups_h = a.hk / per_h;
+    const int64_t groups = kv_heads / (per_b * per_h);
+    for_items<T>(groups, k.backward_scratch(a), [&](int64_t group, T* scratch) {
+        const int64_t gb = group / groups_h, gh = group % groups_h;
+        for (int64_t ib = 0; ib < per_b; ++ib) {
+            for (int64_t ih = 0; ih < per_h; ++ih) {
+                const int64_t item = (gb * per_b + ib) * a.hk + gh * per_h + ih;
+                k.backward_item(a, item, out, gout, lse, dq, dk, dv, dmask, scratch);
+            }
+        }
     });
 }
 
 #define NNFORGE_SDPA_INSTANTIATE(T)                                                           \
     template void sdpa_forward<T>(const SdpaArgs<T>&, T*, T*);                                \
     template void sdpa_backward<T>(const SdpaArgs<T>&, const T*, const T*, const T*, T*, T*, \
-                                   T*);
+                                   T*, const SdpaMaskGrad<T>&);
 NNFORGE_SDPA_INSTANTIATE(float)
 NNFORGE_SDPA_INSTANTIATE(double)
 #undef NNFORGE_SDPA_INSTANTIATE

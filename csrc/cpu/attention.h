@@ -23,11 +23,16 @@
 //   dV = Pd^T dO,  dPd = dO V^T,  dP = dPd o Z / (1 - p),
 //   dS = P o (dP - D),  D_i = dO_i . O_i,  dQ = scale dS K,  dK = scale dS^T Q.
 // A row with every key masked gives O = 0, lse = +inf and zero gradients
-// (PyTorch's CPU kernel also returns zeros there).
+// (PyTorch's CPU kernel also returns zeros there). An additive mask's gradient
+// is dM = P o (dP - D) (dS before the scale, which multiplies only Q K^T),
+// summed over the dims the mask broadcasts along; it is accumulated tile by
+// tile in the same loop, so the L x S matrix is not stored for it either.
 //
 // Threads: the forward splits (b, h, chunk of query rows) items, the backward
 // (b, key/value head) items (each owns its dK, dV and the dQ of its query
-// heads, so nothing is shared); every element is computed by the same
+// heads, so nothing is shared); with a mask gradient, items whose query heads
+// share mask elements (a mask broadcast over batch or heads) run in one group,
+// one after another in a fixed order. Every element is computed by the same
 // sequence of operations whatever the thread count.
 #pragma once
 
@@ -59,11 +64,22 @@ struct SdpaArgs {
 template <typename T>
 void sdpa_forward(const SdpaArgs<T>& a, T* out, T* lse);
 
+// Where the backward adds the additive mask's gradient: score (b, h, i, j)
+// adds dS_ij into data[b sb + h sh + i sr + j], the strides 0 exactly where
+// the mask's are (so broadcast dims are summed). The caller zeroes data;
+// nullptr: no mask gradient.
+template <typename T>
+struct SdpaMaskGrad {
+    T* data = nullptr;
+    int64_t sb = 0, sh = 0, sr = 0;
+};
+
 // out, lse from the forward; gout (B, Hq, L, Ev) C-contiguous. Writes dq
-// (B, Hq, L, E), dk (B, Hk, S, E), dv (B, Hk, S, Ev), C-contiguous.
+// (B, Hq, L, E), dk (B, Hk, S, E), dv (B, Hk, S, Ev), C-contiguous, and adds
+// into dmask (additive masks only).
 template <typename T>
 void sdpa_backward(const SdpaArgs<T>& a, const T* out, const T* gout, const T* lse, T* dq, T* dk,
-                   T* dv);
+                   T* dv, const SdpaMaskGrad<T>& dmask);
 
 // The dropout keep test for score (row, j), row = (b Hq + h) L + i: a
 // counter-based hash (splitmix64's finalizer) of (seed, row, j), so the

@@ -49,9 +49,11 @@ struct AttentionKernels {
     // Rows [i_begin, i_end) of query head bh = b Hq + h.
     void (*forward_item)(const SdpaArgs<T>&, int64_t bh, int64_t i_begin, int64_t i_end, T* out,
                          T* lse, T* scratch);
-    // Key/value head bkv = b Hk + hk: its dK, dV and the dQ of its g query heads.
+    // Key/value head bkv = b Hk + hk: its dK, dV and the dQ of its g query heads; adds
+    // their dS into dmask when wanted.
     void (*backward_item)(const SdpaArgs<T>&, int64_t bkv, const T* out, const T* gout,
-                          const T* lse, T* dq, T* dk, T* dv, T* scratch);
+                          const T* lse, T* dq, T* dk, T* dv, const SdpaMaskGrad<T>& dmask,
+                          T* scratch);
 };
 
 // Defined in attention_avx2.cpp / attention_avx512.cpp (x86-64 only).
@@ -511,7 +513,7 @@ int64_t backward_scratch(const SdpaArgs<T>& a) {
 
 template <typename T>
 void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gout, const T* lse,
-                   T* dq, T* dk, T* dv, T* scratch) {
+                   T* dq, T* dk, T* dv, const SdpaMaskGrad<T>& dmask, T* scratch) {
     using V = typename Vec<T>::V;
     using I = typename Vec<T>::I;
     constexpr int W = lanes<T>();
@@ -552,6 +554,7 @@ void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gou
         const T* goh = gout + bh * a.l * a.ev;
         T* dqh = dq + bh * a.l * a.e;
         const MaskView<T> mv = mask_view(a, b, h);
+        T* dmh = dmask.data == nullptr ? nullptr : dmask.data + b * dmask.sb + h * dmask.sh;
         for (int64_t x = 0; x < a.l * a.e; ++x) dqh[x] = T(0);
         pack_rows(qh, a.q_sr, a.l, a.e, qp, ldq);
         pack_rows(goh, a.ev, a.l, a.ev, dop, ldo);
@@ -574,7 +577,8 @@ void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gou
                 tile_gemm<T>(rows, nc, a.e, qp + i0 * ldq, ldq, 1, kt, kTileK, pb, kTileK, false);
                 tile_gemm<T>(rows, nc, a.ev, dop + i0 * ldo, ldo, 1, vt, kTileK, dpb, kTileK,
                              false);
-                // P = 2^(s2 - lse2);  dS = scale P o (dP - D)   (dropout: dP = Z dPd / (1 - p))
+                // P = 2^(s2 - lse2);  dS = P o (dP - D)   (dropout: dP = Z dPd / (1 - p));
+                // dMask += dS;  the products below take scale dS.
                 for (int64_t r = 0; r < rows; ++r) {
                     const int64_t i = i0 + r;
                     T* prow = pb + r * kTileK;
@@ -583,6 +587,7 @@ void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gou
                     const int64_t nv = causal_valid(a.causal, i, j0, nc);
                     const V vl = splat<V>(lse2[i]), vd = splat<V>(dvec[i]);
                     const V vscale = splat<V>(a.scale);
+                    T* dmrow = dmh == nullptr ? nullptr : dmh + i * dmask.sr + j0;
                     uint64_t key = 0;
                     if (drop) key = sdpa_row_key(a.seed, static_cast<uint64_t>(bh * a.l + i));
                     int64_t j = 0;
@@ -599,9 +604,16 @@ void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gou
                             store(pdrow + j, p * z);
                             dp = dp * z;
                         }
-                        const V ds = (p * (dp - vd)) * vscale;
+                        const V ds = p * (dp - vd);
+                        if (dmrow != nullptr) {
+                            if (n == W) {
+                                store(dmrow + j, load<V>(dmrow + j) + ds);
+                            } else {
+                                store_part(dmrow + j, load_part<V>(dmrow + j, n) + ds, n);
+                            }
+                        }
                         store(prow + j, p);
-                        store(dprow + j, idx < n ? ds : V{});
+                        store(dprow + j, idx < n ? ds * vscale : V{});
                     }
                     for (; j < nc; ++j) prow[j] = dprow[j] = pdrow[j] = T(0);
                 }

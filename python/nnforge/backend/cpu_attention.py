@@ -7,7 +7,10 @@ with batch dims that broadcast; heads match, or one side has 1 head
 with strides (last dim not contiguous, several broadcast batch dims). The
 mask (bool "takes part", or additive in q's dtype) broadcasts to
 (*batch, H, L, S); its broadcast dims stay stride-0 views, so a key-padding
-mask (B, 1, 1, S) is never expanded. float16 computes in float32.
+mask (B, 1, 1, S) is never expanded. float16 computes in float32. An additive
+mask's gradient is summed over those same broadcast dims inside the backward
+kernel (dS = P o (dP - D), never stored as a full (..., L, S) array) and
+then over any other dims it was broadcast along.
 """
 from __future__ import annotations
 
@@ -99,21 +102,39 @@ def _sum_to(x, shape):
     return x.sum(axis=axes, keepdims=True) if axes else x
 
 
-def sdpa_backward(g, q, k, v, mask, out, lse, dropout_p, is_causal, scale, seed):
-    """(dq, dk, dv), each of its input's shape and dtype."""
+def _mask_grad(dm4, mask, batch):
+    """The additive mask's gradient, of its shape and dtype, from the kernel's
+    (Bm, Hm, Lm, S) sums (a dim is 1 where the mask view does not step along it)."""
+    m = np.asarray(mask)
+    shape3 = (1,) * max(0, 3 - m.ndim) + m.shape
+    if all(d == 1 for d in shape3[:-3]):  # _mask4 gave (1, *shape3[-3:])
+        g = _sum_to(dm4.reshape(dm4.shape[1:]), shape3[-3:])
+    else:  # _mask4 gave the mask broadcast to batch, flattened: dm4 has every batch row
+        g = _sum_to(dm4.reshape(batch + dm4.shape[1:]), shape3)
+    return g.reshape(m.shape).astype(m.dtype, copy=False)
+
+
+def sdpa_backward(g, q, k, v, mask, out, lse, dropout_p, is_causal, scale, seed,
+                  mask_grad=False):
+    """(dq, dk, dv, dmask), each of its input's shape and dtype; dmask (the additive
+    mask's gradient) is None unless ``mask_grad``."""
+    if mask_grad:  # its own strides must be 0 only along dims it broadcasts by shape
+        mask = np.ascontiguousarray(mask)
     q4, k4, v4, m4, batch, heads = _prepare(q, k, v, mask)
     dt = q4.dtype
     b = q4.shape[0]
     out4 = np.ascontiguousarray(np.asarray(out, dtype=dt).reshape(b, heads, *out.shape[-2:]))
     g4 = np.ascontiguousarray(np.asarray(g, dtype=dt).reshape(out4.shape))
-    dq, dk, dv = _kernels().sdpa_backward(q4, k4, v4, m4, out4, g4, np.ascontiguousarray(lse),
-                                          bool(is_causal), float(scale), float(dropout_p),
-                                          int(seed))
+    dq, dk, dv, dm4 = _kernels().sdpa_backward(q4, k4, v4, m4, out4, g4,
+                                               np.ascontiguousarray(lse), bool(is_causal),
+                                               float(scale), float(dropout_p), int(seed),
+                                               bool(mask_grad))
     dq = _sum_to(dq.reshape(batch + dq.shape[1:]), q.shape)
     dk = _sum_to(dk.reshape(batch + dk.shape[1:]), k.shape)
     dv = _sum_to(dv.reshape(batch + dv.shape[1:]), v.shape)
+    dmask = None if dm4 is None else _mask_grad(dm4, mask, batch)
     return (dq.astype(q.dtype, copy=False), dk.astype(k.dtype, copy=False),
-            dv.astype(v.dtype, copy=False))
+            dv.astype(v.dtype, copy=False), dmask)
 
 
 def sdpa_dropout_mask(seed, b, h, length, keys, dropout_p):

@@ -5,7 +5,8 @@ torch.nn.functional's signature and semantics, one fused op
     S = scale Q K^T + M,  P = softmax_rows(S),  O = dropout(P) V
     backward (Dao 2023, FlashAttention-2): with D_i = dO_i . O_i,
     dV = dropout(P)^T dO,  dP = dropout'(dO V^T),  dS = P o (dP - D),
-    dQ = scale dS K,  dK = scale dS^T Q
+    dQ = scale dS K,  dK = scale dS^T Q,  dM = dS (additive mask; the scale
+    multiplies only Q K^T), summed over the dims M broadcasts along
 The forward saves O and the row log-sum-exp; the backward recomputes P from them.
 
 Semantics (PyTorch's): q (..., L, E), k (..., S, E), v (..., S, Ev); batch dims
@@ -17,7 +18,9 @@ row whose keys are all masked gives zeros (and zero gradients), never NaN.
 Dropout is applied to the attention weights whenever ``dropout_p`` > 0 (pass
 0 in evaluation, as PyTorch's callers do); its keep mask comes from a seed
 drawn from nnforge's generator and is regenerated, not stored, in the backward.
-The mask gets no gradient.
+An additive mask that requires grad gets dM, accumulated tile by tile inside
+the same fused backward (a learned bias such as ALiBi or T5's relative
+positions); bool masks have no gradient.
 """
 from __future__ import annotations
 
@@ -44,10 +47,11 @@ class ScaledDotProductAttention(Function):
     @staticmethod
     def backward(ctx, g):
         q, k, v, mask, out, lse = ctx.saved_tensors
-        dq, dk, dv = ctx.backend.sdpa_backward(g, q, k, v, mask, out, lse, *ctx.params)
         need = ctx.needs_input_grad
+        dq, dk, dv, dmask = ctx.backend.sdpa_backward(g, q, k, v, mask, out, lse, *ctx.params,
+                                                      mask_grad=bool(need[3]))
         return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
-                None, None, None, None, None)
+                dmask, None, None, None, None)
 
 
 def _shape(x) -> tuple:
@@ -143,8 +147,6 @@ def scaled_dot_product_attention(query: Tensor, key: Tensor, value: Tensor, attn
         if mask.dtype.name != "bool" and mask.dtype != query.dtype:
             raise TypeError(f"{OP}: attn_mask must be bool or have query's dtype ({query.dtype}), "
                             f"got {mask.dtype}")
-        if mask.requires_grad:
-            raise ValueError(f"{OP}: attn_mask gets no gradient here; pass attn_mask.detach()")
         full = lead + (length, keys)
         if _broadcast(_shape(mask), full) != full:
             raise ValueError(f"{OP}: attn_mask of shape {_shape(mask)} does not broadcast to the "
