@@ -19,6 +19,7 @@
 
 #include "common/cpu_features.h"
 #include "common/threading.h"
+#include "cpu/attention_decode.h"
 #include "cpu/attention_kernels.h"
 
 #if defined(NNFORGE_OPENMP)
@@ -83,6 +84,10 @@ template <typename T>
 void sdpa_forward(const SdpaArgs<T>& a, T* out, T* lse) {
     const int64_t heads = a.b * a.hq;
     if (heads == 0 || a.l == 0) return;
+    if (sdpa_decode_applies(a)) {  // a few rows (decoding): no tiles to pack
+        sdpa_decode_forward(a, out, lse);
+        return;
+    }
     const auto& k = kernels<T>();
     const int64_t threads = get_num_threads();
     int64_t chunk = a.l;

@@ -1,0 +1,17 @@
+// The decode-attention head loop (attention_decode_kernels.h) built with
+// AVX-512. attention_decode.cpp takes it only when best_isa() says the CPU has
+// the ISA. Empty on other targets, where the ISA flags are not applied.
+#if defined(__AVX512F__)
+
+#include "cpu/attention_decode_kernels.h"
+
+namespace nnforge {
+namespace attention_decode_detail {
+
+void get_decode_kernels_avx512(DecodeHead<float>* k) { *k = &attn_decode::head<float>; }
+void get_decode_kernels_avx512(DecodeHead<double>* k) { *k = &attn_decode::head<double>; }
+
+}  // namespace attention_decode_detail
+}  // namespace nnforge
+
+#endif
