@@ -64,6 +64,32 @@ def test_kv_cache_logits_and_tokens_equal_full_recomputation(positions, n_kv_hea
         assert a == b and len(a) == 30 and all(0 <= t < 40 for t in a)
 
 
+def test_kv_cache_buffers_views_and_fallbacks():
+    """With a capacity the cache writes each step into buffers allocated once and
+    hands out views of them; past the capacity, or for keys that need a gradient,
+    it concatenates (and the gradient reaches the earlier steps)."""
+    k1, v1 = nf.randn(1, 2, 3, 4), nf.randn(1, 2, 3, 4)
+    k2, v2 = nf.randn(1, 2, 1, 4), nf.randn(1, 2, 1, 4)
+    cache = KVCache(1, capacity=5)
+    k, v = cache.update(0, k1, v1)
+    buf = cache._buffers[0][0]
+    k, v = cache.update(0, k2, v2)
+    assert len(cache) == 4 and k.data.base is buf and buf.shape == (1, 2, 5, 4)
+    np.testing.assert_array_equal(k.numpy(), np.concatenate([k1.numpy(), k2.numpy()], 2))
+    np.testing.assert_array_equal(v.numpy(), np.concatenate([v1.numpy(), v2.numpy()], 2))
+    k, _ = cache.update(0, k2, v2)                     # 5 steps: the buffer is full
+    k, _ = cache.update(0, k2, v2)                     # 6 > capacity: concatenation
+    assert len(cache) == 6 and cache._buffers[0] is None
+    np.testing.assert_array_equal(k.numpy()[:, :, :4], np.concatenate(
+        [k1.numpy(), k2.numpy()], 2))
+    a = nf.randn(1, 2, 2, 4, requires_grad=True)
+    grad_cache = KVCache(1, capacity=8)
+    grad_cache.update(0, a, a)
+    k, _ = grad_cache.update(0, k2, v2)
+    (k * 2).sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), np.full((1, 2, 2, 4), 2.0, np.float32))
+
+
 def test_sampling_options():
     from nnforge.models.sampling import sample_next
     z = np.log(np.array([0.5, 0.3, 0.15, 0.05]))

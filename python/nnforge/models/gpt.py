@@ -44,10 +44,19 @@ POSITIONS = ("learned", "sinusoidal", "rotary")
 class KVCache:
     """Per-layer keys and values of the tokens processed so far, (B, n_kv_head, S,
     head_dim) each; ``len(cache)`` is S. Pass the same cache to successive
-    ``GPT.forward`` calls; it grows in place."""
+    ``GPT.forward`` calls; it grows in place.
 
-    def __init__(self, n_layer: int):
+    With a ``capacity`` (``GPT.new_cache`` passes ``block_size``) and keys that
+    need no gradient (generation), each layer's keys and values are written into
+    buffers of ``capacity`` steps allocated once, and the steps so far are views
+    of them: a decode step copies only its own row, not the whole cache (which
+    concatenation would, O(S) per token). Otherwise the cache concatenates, and
+    gradients flow through it."""
+
+    def __init__(self, n_layer: int, capacity: int | None = None):
         self.layers: list = [None] * n_layer
+        self.capacity = capacity
+        self._buffers: list = [None] * n_layer
 
     def __len__(self) -> int:
         last = self.layers[-1]      # the last layer is updated last: complete steps only
@@ -56,8 +65,32 @@ class KVCache:
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple:
         """Appends the new steps' k, v (B, Hkv, T, D); returns all of them."""
         old = self.layers[layer]
-        if old is not None:
-            k, v = cat([old[0], k], 2), cat([old[1], v], 2)
+        past = 0 if old is None else old[0].shape[2]
+        end = past + k.shape[2]
+        needs_grad = k.requires_grad or v.requires_grad or (
+            old is not None and (old[0].requires_grad or old[1].requires_grad))
+        if self.capacity is None or end > self.capacity or needs_grad:
+            if old is not None:
+                k, v = cat([old[0], k], 2), cat([old[1], v], 2)
+            self.layers[layer] = (k, v)
+            self._buffers[layer] = None
+            return k, v
+        be = k.device.backend
+        buffers = self._buffers[layer]
+        if buffers is None:
+            shape = (k.shape[0], k.shape[1], self.capacity)
+            buffers = (be.empty(shape + (k.shape[3],), k.data.dtype),
+                       be.empty(shape + (v.shape[3],), v.data.dtype))
+            if old is not None:     # the cache grew by concatenation so far
+                for buf, x in zip(buffers, old):
+                    be.setitem(buf, (slice(None), slice(None), slice(0, past)), x.data)
+            self._buffers[layer] = buffers
+        new_steps = (slice(None), slice(None), slice(past, end))
+        be.setitem(buffers[0], new_steps, k.data)
+        be.setitem(buffers[1], new_steps, v.data)
+        steps = (slice(None), slice(None), slice(0, end))
+        k = Tensor._make(be.getitem(buffers[0], steps), k.device, False)
+        v = Tensor._make(be.getitem(buffers[1], steps), v.device, False)
         self.layers[layer] = (k, v)
         return k, v
 
@@ -110,7 +143,9 @@ class CausalSelfAttention(nn.Module):
                 mask = from_numpy(allowed)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
                                                enable_gqa=gqa)
-        return self.proj(y.transpose(1, 2).reshape(b, t, d))
+        # (B, H, T, hd) -> (B, T, H hd); for one token the memory order already matches
+        y = y.reshape(b, t, d) if t == 1 else y.transpose(1, 2).reshape(b, t, d)
+        return self.proj(y)
 
     def _heads(self, x: Tensor, past: int) -> tuple:
         """q (B, n_head, T, hd), k and v (B, n_kv_head, T, hd) of x (B, T, d_model) at
@@ -118,6 +153,11 @@ class CausalSelfAttention(nn.Module):
         b, t, d = x.shape
         hd, kv = self.head_dim, self.n_kv_head * self.head_dim
         qkv = self.qkv(x)
+        if self.n_kv_head == self.n_head:   # one reshape: (B, T, 3, H, hd) -> (3, B, H, T, hd)
+            q, k, v = qkv.reshape(b, t, 3, self.n_head, hd).permute(2, 0, 3, 1, 4).unbind(0)
+            if self.rotary is not None:
+                q, k = self.rotary(q, past), self.rotary(k, past)
+            return q, k, v
         q = qkv[..., :d].reshape(b, t, self.n_head, hd).transpose(1, 2)
         k = qkv[..., d:d + kv].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
         v = qkv[..., d + kv:].reshape(b, t, self.n_kv_head, hd).transpose(1, 2)
@@ -239,7 +279,7 @@ class GPT(nn.Module):
         return maps
 
     def new_cache(self) -> KVCache:
-        return KVCache(self.n_layer)
+        return KVCache(self.n_layer, capacity=self.block_size)
 
     @no_grad()
     def generate(self, prompt_ids, max_new_tokens: int, temperature: float = 1.0,
