@@ -101,6 +101,10 @@ def _as_dtype(d) -> dtype:
 
 def from_numpy_dtype(npd) -> dtype:
     try:
+        return _FROM_NP[npd]        # a numpy dtype (the common case): no conversion
+    except (KeyError, TypeError):
+        pass
+    try:
         return _FROM_NP[np.dtype(npd)]
     except KeyError:
         raise TypeError(f"nnforge has no dtype matching numpy's {np.dtype(npd)}; "

@@ -75,6 +75,9 @@ class Function(Node):
     # shares its version counter with the input, so in-place edits of either
     # are seen by both.
     is_view = False
+    # Defaults until forward calls save_for_backward / mark_non_differentiable.
+    _to_save = None
+    _non_diff: frozenset = frozenset()
 
     @staticmethod
     def forward(ctx, *args):
@@ -115,39 +118,41 @@ class Function(Node):
     # -- the call
     @classmethod
     def apply(cls, *args):
-        Tensor = _tensor_class()
+        Tensor = _Tensor or _tensor_class()
         ctx = cls()
         grad_mode = is_grad_enabled()
-        device = None
-        inputs = []
+        device = first = None
+        record = False
         unpacked = []
-        needs = []
         for a in args:
             if isinstance(a, Tensor):
-                if device is None:
-                    device = a.device
-                elif a.device is not device and a.device != device:
+                d = a.device
+                if first is None:
+                    first, device = a, d
+                elif d is not device and d != device:
                     raise ValueError(f"{cls.__name__}: expected all tensors on one device, "
-                                     f"got {device} and {a.device}")
-                if a._view_epoch is not None and grad_mode:
-                    a._check_view_fresh(cls.__name__)
-                inputs.append(a)
+                                     f"got {device} and {d}")
+                if grad_mode:
+                    if a._view_epoch is not None:
+                        a._check_view_fresh(cls.__name__)
+                    record = record or a._requires_grad
                 unpacked.append(a.data)
-                needs.append(a._requires_grad)
             else:
                 unpacked.append(a)
-                needs.append(False)
-        if device is None:
+        if first is None:
             raise TypeError(f"{cls.__name__}.apply: needs at least one Tensor argument")
         be = ctx.backend = device.backend
-        record = grad_mode and any(needs)
-        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
+        if record:
+            needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        else:
+            needs = (False,) * len(args)
+        ctx.needs_input_grad = needs
 
         out = cls.forward(ctx, *unpacked)
 
         single = not isinstance(out, tuple)
         outs = (out,) if single else out
-        non_diff = getattr(ctx, "_non_diff", ())
+        non_diff = ctx._non_diff
         array_type = be.array_type
         results = []
         for i, o in enumerate(outs):
@@ -161,9 +166,8 @@ class Function(Node):
             results.append(t)
 
         if cls.is_view:
-            base = inputs[0]
             for t in results:
-                t._as_view_of(base)
+                t._as_view_of(first)
 
         if record:
             ctx.num_outputs = len(outs)
@@ -172,11 +176,12 @@ class Function(Node):
             ctx._input_meta = tuple(
                 (a.data.shape, a.data.dtype) if need else None for a, need in zip(args, needs))
             ctx._output_meta = tuple((o.data.shape, o.data.dtype) for o in results)
-            saved = getattr(ctx, "_to_save", None)
+            saved = ctx._to_save
             if saved:
                 # Keep each saved tensor's version box, not the tensor: an output
                 # held by its own grad_fn would be a reference cycle, kept alive
                 # (with its data) until the garbage collector runs.
+                inputs = [a for a in args if isinstance(a, Tensor)]
                 versions = []
                 for s in saved:
                     for t in (*inputs, *results):
@@ -184,7 +189,7 @@ class Function(Node):
                             versions.append((t._version_box, t._version_box[0], tuple(t.shape)))
                             break
                 ctx._saved_versions = versions
-        else:
+        elif ctx._to_save is not None:
             ctx._to_save = None
 
         return results[0] if single else tuple(results)
