@@ -90,6 +90,55 @@ def test_kv_cache_buffers_views_and_fallbacks():
     np.testing.assert_array_equal(a.grad.numpy(), np.full((1, 2, 2, 4), 2.0, np.float32))
 
 
+@pytest.mark.parametrize("kw", [{}, {"positions": "sinusoidal"},
+                                {"positions": "rotary", "n_kv_head": 2}, {"bias": False}])
+def test_decode_step_equals_the_module_path(kw):
+    """models/gpt_decode.py: one token on the backend arrays gives the module path's
+    logits and fills the cache the same way."""
+    from nnforge.models import gpt_decode
+    m = _small(**kw).eval()
+    assert gpt_decode.plain(m)
+    ids = nf.randint(0, 40, (2, 9))
+    with nf.no_grad():
+        fast, slow = m.new_cache(), m.new_cache()
+        m(ids[:, :8], fast)
+        m(ids[:, :8], slow)
+        a = gpt_decode.decode_step(m, [int(i) for i in ids[:, 8].numpy()], fast)
+        b = m(ids[:, 8:9], slow)[:, -1]
+    assert tuple(a.shape) == (2, 40) and len(fast) == len(slow) == 9
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-6)
+    for (kf, vf), (ks, vs) in zip(fast.layers, slow.layers):
+        np.testing.assert_array_equal(kf.numpy(), ks.numpy())
+        np.testing.assert_array_equal(vf.numpy(), vs.numpy())
+
+
+def test_decode_step_only_for_plain_networks():
+    """LoRA-wrapped layers, a prefix, a forward hook or training mode change what
+    the network computes: generation must fall back to the module path (and still
+    give the tokens of a cache-free run)."""
+    from nnforge import peft
+    from nnforge.models import gpt_decode
+    m = _small().eval()
+    assert gpt_decode.plain(m)
+    m.train()
+    assert not gpt_decode.plain(m)
+    m.eval()
+    handle = m.blocks[1].mlp[1].register_forward_hook(lambda mod, args, out: out * 0.5)
+    assert not gpt_decode.plain(m)
+    assert m.generate([1, 2, 3], 8, temperature=0) == m.generate([1, 2, 3], 8, temperature=0,
+                                                                  use_cache=False)
+    handle.remove()
+    lora = peft.apply_lora(_small(), target_modules=("qkv",), r=2).eval()
+    for p in lora.parameters():       # a nonzero LoRA update, so skipping it would show
+        if p.requires_grad:
+            nf.nn.init.normal_(p, 0.0, 0.5)
+    assert not gpt_decode.plain(lora)
+    assert lora.generate([4, 5], 8, temperature=0) == lora.generate([4, 5], 8, temperature=0,
+                                                                     use_cache=False)
+    prefixed = peft.apply_prefix_tuning(_small(), num_virtual_tokens=2).eval()
+    assert not gpt_decode.plain(prefixed)
+
+
 def test_sampling_options():
     from nnforge.models.sampling import sample_next
     z = np.log(np.array([0.5, 0.3, 0.15, 0.05]))

@@ -34,6 +34,7 @@ from ..nn import functional as F
 from ..ops.creation import from_numpy, tensor
 from ..ops.shape import cat
 from ..tensor import Tensor
+from . import gpt_decode
 from .sampling import check_sampling, sample_next
 
 __all__ = ["GPT", "KVCache", "CausalSelfAttention", "GPTBlock"]
@@ -297,17 +298,21 @@ class GPT(nn.Module):
         was_training = self.training
         self.eval()
         cache = self.new_cache() if use_cache else None
+        # one token at a time on the backend arrays when the network is plain
+        # (models/gpt_decode.py): the same logits without per-op autograd overhead
+        fast = use_cache and gpt_decode.plain(self)
         new = []
         window = ids[-self.block_size:]
-        logits = self(tensor([window]), cache)
+        logits = self(tensor([window]), cache)[:, -1]
         for _ in range(max_new_tokens):
-            nxt = sample_next(logits[0, -1].numpy(), temperature, top_k, top_p, generator)
+            nxt = sample_next(logits[0].numpy(), temperature, top_k, top_p, generator)
             new.append(nxt)
             ids.append(nxt)
             if cache is not None and len(cache) < self.block_size:
-                logits = self(tensor([[nxt]]), cache)
+                logits = (gpt_decode.decode_step(self, [nxt], cache) if fast
+                          else self(tensor([[nxt]]), cache)[:, -1])
             else:
                 cache = self.new_cache() if use_cache else None
-                logits = self(tensor([ids[-self.block_size:]]), cache)
+                logits = self(tensor([ids[-self.block_size:]]), cache)[:, -1]
         self.train(was_training)
         return new
