@@ -34,8 +34,8 @@ __all__ = ["plain", "decode_step"]
 
 def plain(model) -> bool:
     """True when ``decode_step`` computes exactly what ``model.forward`` would."""
-    from .gpt import CausalSelfAttention, GPTBlock
-    if model.training:
+    from .gpt import GPT, CausalSelfAttention, GPTBlock
+    if type(model) is not GPT or model.training:    # a subclass or wrapper may differ
         return False
     for m in model.modules():
         if m._forward_hooks or m._forward_pre_hooks:
