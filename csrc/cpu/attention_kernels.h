@@ -15,8 +15,10 @@
 // whose rows are padded to W with zeros. C's last vector is stored partially.
 //
 // Scores are kept in base 2: s2 = log2(e) (scale q.k + mask), so the softmax
-// is exp2(s2 - m2), and exp2 is a degree-7 polynomial on [-1/2, 1/2] times
-// 2^round(x) (relative error < 2e-7; inputs below -126 (masked: -inf) give 0).
+// is exp2(s2 - m2), and exp2 is a degree-6 polynomial on [-1/2, 1/2] times
+// 2^round(x) (relative error < 1e-7 evaluated in float; inputs below -126
+// (masked: -inf) give 0). log2(e) scale is folded into the packed K^T, so the
+// score tile's products are s2 already when there is no mask.
 // double uses std::exp2 per lane (it serves the float64 gradient checks).
 #pragma once
 
@@ -112,9 +114,30 @@ template <typename V, typename T>
 [[gnu::always_inline]] inline void store(T* p, V v) {
     std::memcpy(p, &v, sizeof(V));
 }
+// Every lane x. (Not V{} + x: 0 + x is not x for x = -0, so the compiler adds, then
+// broadcasts from a register on the shuffle pipe, which competes with the FMAs; set1
+// becomes one vbroadcastss from memory in the micro-kernel.)
+[[gnu::always_inline]] inline Vec<float>::V splat1(float x) {
+#if defined(__AVX512F__)
+    return _mm512_set1_ps(x);
+#elif defined(__AVX2__)
+    return _mm256_set1_ps(x);
+#else
+    return Vec<float>::V{} + x;
+#endif
+}
+[[gnu::always_inline]] inline Vec<double>::V splat1(double x) {
+#if defined(__AVX512F__)
+    return _mm512_set1_pd(x);
+#elif defined(__AVX2__)
+    return _mm256_set1_pd(x);
+#else
+    return Vec<double>::V{} + x;
+#endif
+}
 template <typename V, typename T>
 [[gnu::always_inline]] inline V splat(T x) {
-    return V{} + x;
+    return splat1(x);
 }
 // The first n (< W) lanes from / to memory, the rest zero / untouched.
 template <typename V, typename T>
@@ -157,10 +180,11 @@ inline V vmax(V a, V b) {
 
 // 2^x per lane (see the top of the file); 0 for x < -126, including -inf.
 inline VF exp2v(VF x) {
-    const VF c7 = splat<VF>(1.5252733804059840e-5f), c6 = splat<VF>(1.5403530393381608e-4f),
-             c5 = splat<VF>(1.3333558146428443e-3f), c4 = splat<VF>(9.6181291076284772e-3f),
-             c3 = splat<VF>(5.5504108664821580e-2f), c2 = splat<VF>(2.4022650695910071e-1f),
-             c1 = splat<VF>(6.9314718055994531e-1f), one = splat<VF>(1.0f);
+    // relative minimax on [-1/2, 1/2] (error 2e-9, below float's rounding)
+    const VF c6 = splat<VF>(1.5345799348583368e-4f), c5 = splat<VF>(1.3399926686201728e-3f),
+             c4 = splat<VF>(9.6184889607041288e-3f), c3 = splat<VF>(5.5503287882573964e-2f),
+             c2 = splat<VF>(2.4022646891016169e-1f), c1 = splat<VF>(6.9314720573202537e-1f),
+             c0 = splat<VF>(1.0000000005540530f);
 #if defined(__AVX512F__)
     x = vmax(x, splat<VF>(-160.0f));  // 2^-160 underflows to exactly 0 in scalef
     const VF k = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -172,13 +196,12 @@ inline VF exp2v(VF x) {
     const VF k = (x + magic) - magic;
 #endif
     const VF r = x - k;
-    VF p = fmadd(c7, r, c6);
-    p = fmadd(p, r, c5);
+    VF p = fmadd(c6, r, c5);
     p = fmadd(p, r, c4);
     p = fmadd(p, r, c3);
     p = fmadd(p, r, c2);
     p = fmadd(p, r, c1);
-    p = fmadd(p, r, one);
+    p = fmadd(p, r, c0);
 #if defined(__AVX512F__)
     return _mm512_scalef_ps(p, k);
 #else
@@ -200,6 +223,10 @@ inline auto hmax(V v) -> decltype(v[0] + 0) {
     for (int l = 1; l < static_cast<int>(sizeof(V) / sizeof(m)); ++l) m = v[l] > m ? v[l] : m;
     return m;
 }
+#if defined(__AVX512F__)
+inline float hmax(VF v) { return _mm512_reduce_max_ps(v); }  // a shuffle tree
+inline double hmax(VD v) { return _mm512_reduce_max_pd(v); }
+#endif
 template <typename V>
 inline auto hsum(V v) -> decltype(v[0] + 0) {
     auto s = v[0];
@@ -316,12 +343,13 @@ void pack_rows(const T* src, int64_t sr, int64_t n, int64_t cols, T* dst, int64_
         for (int64_t c = cols; c < ldd; ++c) dst[r * ldd + c] = T(0);
     }
 }
-// dst (cols x ldd) = src^T for src (n x cols, row stride sr), columns n.. ldd zero.
+// dst (cols x ldd) = scale src^T for src (n x cols, row stride sr), columns n.. ldd zero.
 template <typename T>
-void pack_transposed(const T* src, int64_t sr, int64_t n, int64_t cols, T* dst, int64_t ldd) {
+void pack_transposed(const T* src, int64_t sr, int64_t n, int64_t cols, T* dst, int64_t ldd,
+                     T scale = T(1)) {
     for (int64_t c = 0; c < cols; ++c) {
         T* d = dst + c * ldd;
-        for (int64_t r = 0; r < n; ++r) d[r] = src[r * sr + c];
+        for (int64_t r = 0; r < n; ++r) d[r] = scale * src[r * sr + c];
         for (int64_t r = n; r < ldd; ++r) d[r] = T(0);
     }
 }
@@ -347,10 +375,11 @@ MaskView<T> mask_view(const SdpaArgs<T>& a, int64_t b, int64_t h) {
     return m;
 }
 
-// Lanes j..j+W of score row i in base 2: c2 s + log2(e) mask, -inf where masked
-// or at lanes >= n (n <= W: the valid keys left in the row).
+// Lanes j..j+W of score row i in base 2 from x = q . (c2 k) (c2 = log2(e) scale,
+// folded into the packed K^T): x + log2(e) mask, -inf where masked or at lanes
+// >= n (n <= W: the valid keys left in the row).
 template <typename T>
-[[gnu::always_inline]] inline typename Vec<T>::V score2(typename Vec<T>::V s, T c2,
+[[gnu::always_inline]] inline typename Vec<T>::V score2(typename Vec<T>::V x,
                                                         const MaskView<T>& mv, int64_t i,
                                                         int64_t j, int n) {
     using V = typename Vec<T>::V;
@@ -358,7 +387,6 @@ template <typename T>
     constexpr int W = lanes<T>();
     constexpr T kLog2e = T(1.4426950408889634074);
     const V ninf = splat<V>(-std::numeric_limits<T>::infinity());
-    V x = s * c2;
     if (mv.kind == SdpaMask::additive) {
         const T* mrow = mv.additive + i * mv.sr + j;
         const V mk = n == W ? load<V>(mrow) : load_part<V>(mrow, n);
@@ -385,19 +413,106 @@ inline int64_t causal_valid(bool causal, int64_t i, int64_t j0, int64_t nc) {
 }
 
 // ------------------------------------------------------------------ forward
+// The running softmax state of a query tile's rows, arrays of kTileQ rounded up
+// to W (so the per-tile alpha pass runs in whole vectors): m, the running max
+// of s2; m_safe, m or 0 while the row has seen no key (2^(s2 - m_safe) is then
+// 2^-inf = 0, never NaN); alpha = 2^(m_before - m_after); the tile's row
+// maxima; and l kept as W lane-wise partial sums per row (kTileQ x W), summed
+// once per query tile, so no key tile pays a horizontal add.
+template <typename T>
+struct RowState {
+    T* m;
+    T* m_safe;
+    T* alpha;
+    T* tile_max;
+    T* l;
+};
+
+inline int64_t state_rows(int W) { return round_up(kTileQ, W); }
+
 // Scratch: K^T (E x ldk), V (S x ldv), the output accumulator and the score
-// tile (kTileQ x ...), running max and sum.
+// tile (kTileQ x ...), the row state.
 template <typename T>
 int64_t forward_scratch(const SdpaArgs<T>& a, int64_t /*rows*/) {
     constexpr int W = lanes<T>();
     const int64_t ldk = round_up(a.s, W) + W, ldv = round_up(a.ev, W);
-    return a.e * ldk + (a.s + 1) * ldv + kTileQ * ldv + kTileQ * kTileK + 2 * kTileQ + 8 * W;
+    return a.e * ldk + (a.s + 1) * ldv + kTileQ * ldv + kTileQ * kTileK + 4 * state_rows(W) +
+           kTileQ * W + 8 * W;
+}
+
+// One key tile [j0, j0 + nc) of the online softmax (FlashAttention-2) for the
+// query rows i0.. i0 + rows: on entry sb holds the products Q_i (c2 K_j)^T, on
+// exit P = 2^(s2 - m') (dropped and rescaled under dropout), and
+//   m' = max(m, max_j s2),  alpha = 2^(m - m'),  l' = alpha l + sum_j P,  O' = alpha O,
+// so that O += P V_j completes the step. Three passes: the row maxima (per
+// row), alpha for W rows at a time, then P, the sums and O's rescale (per row).
+template <typename T>
+void softmax_tile(const SdpaArgs<T>& a, const MaskView<T>& mv, int64_t bh, int64_t i0,
+                  int64_t rows, int64_t j0, int64_t nc, T* sb, T* ob, int64_t ldv,
+                  const RowState<T>& st) {
+    using V = typename Vec<T>::V;
+    constexpr int W = lanes<T>();
+    const T inf = std::numeric_limits<T>::infinity();
+    for (int64_t r = 0; r < rows; ++r) {  // s2 and its row max
+        const int64_t i = i0 + r;
+        T* srow = sb + r * kTileK;
+        const int64_t nv = causal_valid(a.causal, i, j0, nc);
+        V vm = splat<V>(-inf);
+        for (int64_t j = 0; j < nv; j += W) {
+            const int n = static_cast<int>(min64(W, nv - j));
+            V x = load<V>(srow + j);
+            if (mv.kind != SdpaMask::none || n < W) {  // else s2 is the product itself
+                x = score2<T>(x, mv, i, j0 + j, n);
+                store(srow + j, x);
+            }
+            vm = vmax(vm, x);
+        }
+        st.tile_max[r] = hmax(vm);
+    }
+    const V zero = V{}, ninf = splat<V>(-inf);
+    for (int64_t r = 0; r < rows; r += W) {  // m', m_safe, alpha
+        const V m_old = load<V>(st.m + r);
+        const V m_new = vmax(m_old, load<V>(st.tile_max + r));
+        const V m_safe = m_new == ninf ? zero : m_new;
+        store(st.alpha + r, exp2v(m_old - m_safe));
+        store(st.m + r, m_new);
+        store(st.m_safe + r, m_safe);
+    }
+    const bool drop = a.dropout_p > 0.0;
+    const uint64_t thr = sdpa_drop_threshold(a.dropout_p);
+    const T keep_scale = a.dropout_p < 1.0 ? T(1.0 / (1.0 - a.dropout_p)) : T(0);
+    for (int64_t r = 0; r < rows; ++r) {  // P, l, O's rescale
+        const int64_t i = i0 + r;
+        T* srow = sb + r * kTileK;
+        const int64_t nv = causal_valid(a.causal, i, j0, nc);
+        const V vm = splat<V>(st.m_safe[r]);
+        V vs = V{};
+        int64_t j = 0;
+        for (; j < nv; j += W) {  // lanes past nv hold -inf: P = 0 there
+            const V p = exp2v(load<V>(srow + j) - vm);
+            store(srow + j, p);
+            vs += p;
+        }
+        for (; j < nc; ++j) srow[j] = T(0);
+        const T alpha = st.alpha[r];
+        store(st.l + r * W, load<V>(st.l + r * W) * splat<V>(alpha) + vs);
+        if (alpha != T(1)) {
+            T* orow = ob + r * ldv;
+            const V va = splat<V>(alpha);
+            for (int64_t c = 0; c < ldv; c += W) store(orow + c, load<V>(orow + c) * va);
+        }
+        if (drop) {
+            const uint64_t key = sdpa_row_key(a.seed, static_cast<uint64_t>(bh * a.l + i));
+            for (int64_t jj = 0; jj < nv; ++jj) {
+                srow[jj] = sdpa_keep(key, j0 + jj, thr) ? srow[jj] * keep_scale : T(0);
+            }
+        }
+    }
 }
 
 template <typename T>
 void forward_item(const SdpaArgs<T>& a, int64_t bh, int64_t i_begin, int64_t i_end, T* out,
                   T* lse, T* scratch) {
-    using V = typename Vec<T>::V;
     constexpr int W = lanes<T>();
     constexpr T kLn2 = T(0.69314718055994530942);
     constexpr T kLog2e = T(1.4426950408889634074);
@@ -407,90 +522,47 @@ void forward_item(const SdpaArgs<T>& a, int64_t bh, int64_t i_begin, int64_t i_e
     const T* kh = a.k + b * a.k_sb + hkv * a.k_sh;
     const T* vh = a.v + b * a.v_sb + hkv * a.v_sh;
     const MaskView<T> mv = mask_view(a, b, h);
-    const bool drop = a.dropout_p > 0.0;
-    const uint64_t thr = sdpa_drop_threshold(a.dropout_p);
-    const T keep_scale = a.dropout_p < 1.0 ? T(1.0 / (1.0 - a.dropout_p)) : T(0);
-    const T c2 = a.scale * kLog2e;
 
     // Keys this item's rows can see, packed once: K^T (E x ldk), V (kend x ldv).
     const int64_t kend_item = a.causal ? min64(a.s, i_end) : a.s;
     const int64_t ldk = round_up(kend_item, W) + W, ldv = round_up(a.ev, W);
+    const int64_t sr = state_rows(W);
     T* kt = scratch;
     T* vp = kt + a.e * ldk;
     T* ob = vp + (kend_item + 1) * ldv;
     T* sb = ob + kTileQ * ldv;
-    T* mrun = sb + kTileQ * kTileK;
-    T* lrun = mrun + kTileQ;
-    pack_transposed(kh, a.k_sr, kend_item, a.e, kt, ldk);
+    RowState<T> st;
+    st.m = sb + kTileQ * kTileK;
+    st.m_safe = st.m + sr;
+    st.alpha = st.m_safe + sr;
+    st.tile_max = st.alpha + sr;
+    st.l = st.tile_max + sr;
+    pack_transposed(kh, a.k_sr, kend_item, a.e, kt, ldk, a.scale * kLog2e);
     pack_rows(vh, a.v_sr, kend_item, a.ev, vp, ldv);
 
     for (int64_t i0 = i_begin; i0 < i_end; i0 += kTileQ) {
         const int64_t rows = min64(kTileQ, i_end - i0);
-        for (int64_t r = 0; r < rows; ++r) {
-            mrun[r] = -inf;
-            lrun[r] = T(0);
-            for (int64_t c = 0; c < ldv; ++c) ob[r * ldv + c] = T(0);
-        }
+        for (int64_t r = 0; r < sr; ++r) st.m[r] = st.tile_max[r] = -inf;
+        for (int64_t x = 0; x < kTileQ * W; ++x) st.l[x] = T(0);
+        for (int64_t x = 0; x < rows * ldv; ++x) ob[x] = T(0);
         const int64_t kend = a.causal ? min64(a.s, i0 + rows) : a.s;
         for (int64_t j0 = 0; j0 < kend; j0 += kTileK) {
             const int64_t nc = min64(kTileK, kend - j0);
-            // S = Q_i K_j^T (raw dot products)
+            // S = Q_i (c2 K_j)^T, then P (see softmax_tile), then O += P V_j
             tile_gemm<T>(rows, nc, a.e, qh + i0 * a.q_sr, a.q_sr, 1, kt + j0, ldk, sb, kTileK,
                          false);
-            // Online softmax: m' = max(m, max_j s2), l' = 2^(m - m') l + sum_j 2^(s2 - m'),
-            // O' = 2^(m - m') O + P V with P = 2^(s2 - m').
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t i = i0 + r;
-                T* srow = sb + r * kTileK;
-                const int64_t nv = causal_valid(a.causal, i, j0, nc);
-                V vm = splat<V>(-inf);
-                for (int64_t j = 0; j < nv; j += W) {
-                    const int n = static_cast<int>(min64(W, nv - j));
-                    const V x = score2<T>(load<V>(srow + j), c2, mv, i, j0 + j, n);
-                    store(srow + j, x);
-                    vm = vmax(vm, x);
-                }
-                const T m_new = nv > 0 ? (hmax(vm) > mrun[r] ? hmax(vm) : mrun[r]) : mrun[r];
-                if (m_new == -inf) {  // nothing seen yet in this row
-                    for (int64_t j = 0; j < nc; ++j) srow[j] = T(0);
-                    continue;
-                }
-                const T alpha = std::exp2(mrun[r] - m_new);
-                const V vmn = splat<V>(m_new);
-                V vs = V{};
-                int64_t j = 0;
-                for (; j < nv; j += W) {
-                    const V p = exp2v(load<V>(srow + j) - vmn);
-                    store(srow + j, p);
-                    vs += p;
-                }
-                for (; j < nc; ++j) srow[j] = T(0);
-                // j in [nv, round_up(nv, W)) were -inf: stored as 0 above.
-                lrun[r] = lrun[r] * alpha + hsum(vs);
-                mrun[r] = m_new;
-                if (alpha != T(1)) {
-                    T* orow = ob + r * ldv;
-                    const V va = splat<V>(alpha);
-                    for (int64_t c = 0; c < ldv; c += W) store(orow + c, load<V>(orow + c) * va);
-                }
-                if (drop) {
-                    const uint64_t key = sdpa_row_key(a.seed, static_cast<uint64_t>(bh * a.l + i));
-                    for (int64_t jj = 0; jj < nv; ++jj) {
-                        srow[jj] = sdpa_keep(key, j0 + jj, thr) ? srow[jj] * keep_scale : T(0);
-                    }
-                }
-            }
-            // O += P V_j
+            softmax_tile(a, mv, bh, i0, rows, j0, nc, sb, ob, ldv, st);
             tile_gemm<T>(rows, a.ev, nc, sb, kTileK, 1, vp + j0 * ldv, ldv, ob, ldv, true);
         }
         for (int64_t r = 0; r < rows; ++r) {
             const int64_t i = i0 + r;
             T* orow = out + (bh * a.l + i) * a.ev;
             const T* src = ob + r * ldv;
-            if (lrun[r] > T(0)) {
-                const T inv = T(1) / lrun[r];
+            const T l = hsum(load<typename Vec<T>::V>(st.l + r * W));
+            if (l > T(0)) {
+                const T inv = T(1) / l;
                 for (int64_t c = 0; c < a.ev; ++c) orow[c] = src[c] * inv;
-                lse[bh * a.l + i] = (mrun[r] + std::log2(lrun[r])) * kLn2;
+                lse[bh * a.l + i] = (st.m[r] + std::log2(l)) * kLn2;
             } else {  // every key masked: a defined zero row
                 for (int64_t c = 0; c < a.ev; ++c) orow[c] = T(0);
                 lse[bh * a.l + i] = inf;
@@ -568,12 +640,12 @@ void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gou
             const int64_t nc = min64(kTileK, a.s - j0);
             const int64_t istart = a.causal ? j0 : 0;  // rows before j0 see no key here
             if (istart >= a.l) break;
-            pack_transposed(kh + j0 * a.k_sr, a.k_sr, nc, a.e, kt, kTileK);
+            pack_transposed(kh + j0 * a.k_sr, a.k_sr, nc, a.e, kt, kTileK, c2);
             pack_transposed(vh + j0 * a.v_sr, a.v_sr, nc, a.ev, vt, kTileK);
             pack_rows(kh + j0 * a.k_sr, a.k_sr, nc, a.e, kp, ldq);
             for (int64_t i0 = istart; i0 < a.l; i0 += kTileQ) {
                 const int64_t rows = min64(kTileQ, a.l - i0);
-                // S = Q_i K_j^T and dPd = dO_i V_j^T
+                // S = Q_i (c2 K_j)^T (as in the forward) and dPd = dO_i V_j^T
                 tile_gemm<T>(rows, nc, a.e, qp + i0 * ldq, ldq, 1, kt, kTileK, pb, kTileK, false);
                 tile_gemm<T>(rows, nc, a.ev, dop + i0 * ldo, ldo, 1, vt, kTileK, dpb, kTileK,
                              false);
@@ -593,7 +665,7 @@ void backward_item(const SdpaArgs<T>& a, int64_t bkv, const T* out, const T* gou
                     int64_t j = 0;
                     for (; j < nv; j += W) {
                         const int n = static_cast<int>(min64(W, nv - j));
-                        const V p = exp2v(score2<T>(load<V>(prow + j), c2, mv, i, j0 + j, n) - vl);
+                        const V p = exp2v(score2<T>(load<V>(prow + j), mv, i, j0 + j, n) - vl);
                         V dp = load<V>(dprow + j);
                         if (drop) {
                             V z;
