@@ -88,7 +88,8 @@ def test_tiny_end_to_end_run(tmp_path):
                                       progress=False, log=lines.append, out_dir=tmp_path)
     for key in ("majority_baseline", "mlm_heldout_loss", "mlm_heldout_acc", "mlm_loss_before",
                 "unigram_loss", "pretrained_test_acc", "scratch_test_acc", "pretrained_se",
-                "scratch_se", "n_train", "n_test", "mlm_history", "pretrain_s", "wall_s",
+                "scratch_se", "probe_pretrained_test_acc", "probe_scratch_test_acc", "n_train",
+                "n_test", "mlm_history", "pretrain_s", "wall_s",
                 "model", "tokenizer", "history"):
         assert key in out, key
     assert out["epoch"] == [1, 2] and len(out["scratch_train_acc"]) == 2
@@ -105,6 +106,20 @@ def test_tiny_end_to_end_run(tmp_path):
     assert (tmp_path / "summary.txt").exists() and (tmp_path / "tokenizer.json").exists()
     logits = out["model"](nf.from_numpy(np.full((1, 24), 4, dtype=np.int64)))
     assert logits.shape == (1, 2)
+
+
+def test_probe_keeps_the_encoder_and_fine_tuning_moves_it():
+    nf.manual_seed(0)
+    x = np.random.default_rng(0).integers(1, 10, size=(16, 6))
+    y = np.arange(16) % 2
+    for encoder_lr, moved in ((0.0, False), (None, True), (1e-5, True)):
+        model = nf.models.BertClassifier(BERT(10, 8, 1, 2, 16, max_len=6), 2, pooling="mean")
+        before = model.bert.tok_emb.weight.detach().numpy().copy()
+        head = model.classifier.weight.detach().numpy().copy()
+        recipe.finetune(model, x, y, epochs=2, batch_size=8, lr=1e-2, seed=0, desc="",
+                        encoder_lr=encoder_lr)
+        assert not np.array_equal(model.classifier.weight.detach().numpy(), head)
+        assert (not np.array_equal(model.bert.tok_emb.weight.detach().numpy(), before)) == moved
 
 
 def test_sinusoid_positions():

@@ -78,12 +78,17 @@ class BERT(nn.Module):
 
 
 class BertClassifier(nn.Module):
-    """``BertClassifier(bert, num_classes, dropout=0.1)``: the [CLS] (first) position's
-    final state through BERT's pooler (Linear + tanh), dropout and a linear layer.
-    ``forward(ids, padding_mask=None)`` -> logits (B, num_classes)."""
+    """``BertClassifier(bert, num_classes, dropout=0.1, *, pooling="cls")``: the [CLS]
+    (first) position's final state (``pooling="mean"``: the mean of the non-padding
+    positions' states) through BERT's pooler (Linear + tanh), dropout and a linear
+    layer. ``forward(ids, padding_mask=None)`` -> logits (B, num_classes)."""
 
-    def __init__(self, bert: BERT, num_classes: int, dropout: float = 0.1):
+    def __init__(self, bert: BERT, num_classes: int, dropout: float = 0.1, *,
+                 pooling: str = "cls"):
         super().__init__()
+        if pooling not in ("cls", "mean"):
+            raise ValueError(f"BertClassifier: pooling must be 'cls' or 'mean', got {pooling!r}")
+        self.pooling = pooling
         d = bert.tok_emb.embedding_dim
         self.bert = bert
         self.pooler = nn.Linear(d, d)
@@ -91,8 +96,15 @@ class BertClassifier(nn.Module):
         self.classifier = nn.Linear(d, num_classes)
 
     def forward(self, ids: Tensor, padding_mask=None) -> Tensor:
+        if padding_mask is None:
+            padding_mask = ids == self.bert.pad_id
         h = self.bert(ids, padding_mask)
-        return self.classifier(self.drop(self.pooler(h[:, 0]).tanh()))
+        if self.pooling == "cls":
+            pooled = h[:, 0]
+        else:
+            keep = from_numpy((~padding_mask.numpy()).astype(np.float32))[:, :, None]
+            pooled = (h * keep).sum(1) / keep.sum(1)
+        return self.classifier(self.drop(self.pooler(pooled).tanh()))
 
 
 def mask_tokens(ids, mask_id: int, vocab_size: int, special_ids=(), prob: float = 0.15,

@@ -6,7 +6,7 @@ then fine-tuning a classifier on a few labelled examples to spot misspelt passag
 Why this task. Pretraining pays when the labelled data are too few to learn what
 the task needs from them alone. Here the task needs the spelling of English: an
 example is <cls> and a passage of ``max_len - 1`` (63) characters, and the label
-says whether ``typos`` (2) of its letters were replaced by other random letters
+says whether ``typos`` (3) of its letters were replaced by other random letters
 ("the kinf's" for "the king's"; case kept). A thousand labelled passages cannot
 teach a randomly initialized model which letter sequences are words, but a model
 pretrained to fill in masked characters has learned exactly that.
@@ -31,6 +31,10 @@ fixed seed. The majority class is about 50%.
    exactly the same budget, batches and schedule. The score is test accuracy
    after the last epoch (no selection on the test set), with its binomial
    standard error sqrt(p (1 - p) / n).
+3. Probes. The same head trained on each encoder frozen (pretrained, and the
+   random initialization), reading the mean of the final states (a frozen
+   encoder's <cls> state was never trained to summarize anything): how much the
+   pretrained features alone say about typos.
 
 Result (seed 0, 1 thread): RESULT_PLACEHOLDER
 """
@@ -231,12 +235,26 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, batch_size: int = 128) -> floa
 
 
 def finetune(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: int, lr: float,
-             seed: int, desc: str, progress: bool = False) -> list:
-    """All weights with AdamW (weight decay 0.01), 10% warm-up then linear decay to 0;
-    shuffles with ``seed`` (so two models see the same batches). Rows per epoch:
-    {epoch, loss, train_acc} (over the epoch's batches, as they were trained)."""
+             seed: int, desc: str, encoder_lr: float | None = None,
+             progress: bool = False) -> list:
+    """All weights with AdamW (weight decay 0.01), 10% warm-up then linear decay to 0:
+    the head (pooler and classifier) at ``lr``, the encoder ``model.bert`` at
+    ``encoder_lr`` (default ``lr``; 0 freezes it, in eval mode: a probe); shuffles
+    with ``seed`` (so two models see the same batches). Rows per epoch: {epoch, loss,
+    train_acc} (over the epoch's batches, as they were trained)."""
     from tqdm.auto import tqdm
-    opt = adamw_matrix_decay(model.parameters(), lr, 0.01)
+    encoder = list(model.bert.parameters())
+    in_encoder = {id(p) for p in encoder}
+    opt = adamw_matrix_decay([p for p in model.parameters() if id(p) not in in_encoder], lr, 0.01)
+    probe = encoder_lr == 0.0          # the encoder stays as it is (and in eval mode)
+    for p in encoder:
+        p.requires_grad_(not probe)
+    if not probe:
+        encoder_lr = lr if encoder_lr is None else encoder_lr
+        opt.add_param_group({"params": [p for p in encoder if p.ndim >= 2],
+                             "lr": encoder_lr, "weight_decay": 0.01})
+        opt.add_param_group({"params": [p for p in encoder if p.ndim < 2],
+                             "lr": encoder_lr, "weight_decay": 0.0})
     per_epoch = math.ceil(len(x) / batch_size)
     total = epochs * per_epoch
     warmup = max(1, total // 10)
@@ -245,6 +263,7 @@ def finetune(model, x: np.ndarray, y: np.ndarray, *, epochs: int, batch_size: in
     rng = np.random.default_rng(seed)
     rows = []
     model.train()
+    model.bert.train(not probe)
     bar = tqdm(total=total, desc=desc, unit="step", disable=not progress, leave=False)
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(x))
@@ -274,10 +293,10 @@ def binomial_se(p: float, n: int) -> float:
 
 
 @register("bert", "tinyshakespeare")
-def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1200, batch_size: int = 32,
+def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1500, batch_size: int = 32,
                          lr: float = 1e-3, pretrain_lr: float = 2e-3, d_model: int = 128,
                          n_layer: int = 2, n_head: int = 4, max_len: int = 64,
-                         dropout: float = 0.1, labelled: int = 1000, typos: int = 2,
+                         dropout: float = 0.1, labelled: int = 1000, typos: int = 3,
                          seed: int = 0, out_dir=None, progress: bool = True, log=print) -> dict:
     """A small character BERT pretrained by masked-LM on tiny shakespeare, then
     fine-tuned on 1000 labelled passages to tell whether a passage has typos; test
@@ -289,7 +308,8 @@ def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1200, batch_
     classifier, scratch_loss/scratch_train_acc of the one from scratch) and
     majority_baseline, mlm_heldout_loss, mlm_heldout_acc, mlm_loss_before,
     unigram_loss, pretrained_test_acc, scratch_test_acc, their binomial standard
-    errors pretrained_se and scratch_se, n_train, n_test, mlm_history, pretrain_s,
+    errors pretrained_se and scratch_se, probe_pretrained_test_acc and
+    probe_scratch_test_acc (frozen encoders, mean pooling), n_train, n_test, mlm_history, pretrain_s,
     wall_s, model (the fine-tuned classifier), tokenizer."""
     from ...models import BERT, BertClassifier
     log = log if log is not None else (lambda line: None)
@@ -331,15 +351,17 @@ def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1200, batch_
         f"{pretrain_s:.0f}s")
 
     results = {}
-    for name, encoder in (("pretrained", copy.deepcopy(bert)), ("scratch", scratch_bert)):
+    runs = (("pretrained", bert, None, "cls"), ("scratch", scratch_bert, None, "cls"),
+            ("probe_pretrained", bert, 0.0, "mean"), ("probe_scratch", scratch_bert, 0.0, "mean"))
+    for name, encoder, encoder_lr, pooling in runs:
         manual_seed(seed + 1)              # the same head initialization and dropout
-        model = BertClassifier(encoder, 2, dropout=dropout)
+        model = BertClassifier(copy.deepcopy(encoder), 2, dropout=dropout, pooling=pooling)
         t0 = time.perf_counter()
         rows = finetune(model, x_tr, y_tr, epochs=epochs, batch_size=batch_size, lr=lr,
-                        seed=seed + 2, desc=f"fine-tune ({name})", progress=progress)
+                        encoder_lr=encoder_lr, seed=seed + 2, desc=name, progress=progress)
         acc = accuracy(model, x_te, y_te)
         results[name] = (model, rows, acc)
-        log(f"fine-tuned ({name}): train loss by epoch "
+        log(f"{name.replace('_', ' ')}: train loss by epoch "
             + " ".join(f"{r['loss']:.3f}" for r in rows)
             + f"; test accuracy {acc:.1%} ({time.perf_counter() - t0:.0f}s)")
     history = History()
@@ -347,11 +369,14 @@ def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1200, batch_
         history.append({**p, "scratch_loss": s["loss"], "scratch_train_acc": s["train_acc"]})
     pre_acc, scratch_acc = results["pretrained"][2], results["scratch"][2]
     pre_se, scratch_se = binomial_se(pre_acc, len(y_te)), binomial_se(scratch_acc, len(y_te))
+    probe_pre, probe_scratch = results["probe_pretrained"][2], results["probe_scratch"][2]
     wall = time.perf_counter() - t_start
     result_line = (f"bert: typo detection ({labelled} labelled passages, {len(y_te)} test "
                    f"passages): pretrained {pre_acc:.1%} +- {pre_se:.1%}, from scratch "
-                   f"{scratch_acc:.1%} +- {scratch_se:.1%}, majority {majority:.1%}; MLM held-out "
-                   f"{mlm_loss:.3f} nats / {mlm_acc:.1%} (unigram {uni:.3f}); {wall:.0f}s in all")
+                   f"{scratch_acc:.1%} +- {scratch_se:.1%}; frozen encoder (probe): pretrained "
+                   f"{probe_pre:.1%}, random {probe_scratch:.1%}; majority {majority:.1%}; "
+                   f"MLM held-out {mlm_loss:.3f} nats / {mlm_acc:.1%} (unigram {uni:.3f}); "
+                   f"{wall:.0f}s in all")
     log(result_line)
     model = results["pretrained"][0]
     if out_dir is not None:
@@ -368,5 +393,6 @@ def bert_tinyshakespeare(*, epochs: int = 10, pretrain_steps: int = 1200, batch_
             "mlm_loss_before": before[0], "unigram_loss": uni, "mlm_history": mlm_rows,
             "pretrained_test_acc": pre_acc, "scratch_test_acc": scratch_acc,
             "pretrained_se": pre_se, "scratch_se": scratch_se,
+            "probe_pretrained_test_acc": probe_pre, "probe_scratch_test_acc": probe_scratch,
             "n_train": len(y_tr), "n_test": len(y_te), "pretrain_s": pretrain_s,
             "wall_s": wall, "model": model, "tokenizer": tok}
