@@ -1,11 +1,12 @@
-"""Layer norm and softmax / log-softmax over the last dim, nnforge's fused row
+"""Layer norm, softmax / log-softmax over the last dim and GELU: nnforge's fused
 kernels against PyTorch CPU with the same inputs.
 
 Each case is timed forward only (under no_grad in both) and forward plus
 backward with a fixed random upstream gradient (input, weight and bias
 gradients). Shapes: transformer activations (tokens x features) for layer
 norm: 16*256 x 384 and 8*512 x 768; attention-score rows for softmax:
-8*8*256 rows of 256 and 64*256 rows of 65 (an odd width).
+8*8*256 rows of 256 and 64*256 rows of 65 (an odd width); GELU (exact and tanh)
+on a GPT feed-forward activation, 16*256 tokens x 4*384 features.
 ``NNFORGE_BENCH_QUICK=1`` keeps the first shape of each kind.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .harness import Case
 
 LAYER_NORM_SHAPES = [(16 * 256, 384), (8 * 512, 768)]
 SOFTMAX_SHAPES = [(8 * 8 * 256, 256), (64 * 256, 65)]
+GELU_SHAPES = [(16 * 256, 4 * 384)]
 
 
 def _pair(name, ours_fn, peer_fn, shape, threads, params=()):
@@ -90,6 +92,18 @@ def _softmax_cases(shape, threads, log):
     return _pair(f"{name} {shape[0]}x{shape[1]}", lambda x: ours(x, -1), peer, shape, threads)
 
 
+def _gelu_cases(shape, threads, approximate):
+    import nnforge as nf
+
+    def peer(x):
+        import torch
+        return torch.nn.functional.gelu(x, approximate=approximate)
+
+    return _pair(f"gelu({approximate}) {shape[0]}x{shape[1]}",
+                 lambda x: nf.nn.functional.gelu(x, approximate=approximate), peer, shape,
+                 threads)
+
+
 def cases(threads: int):
     quick = os.environ.get("NNFORGE_BENCH_QUICK") == "1"
     out = []
@@ -98,4 +112,7 @@ def cases(threads: int):
     for shape in SOFTMAX_SHAPES[:1] if quick else SOFTMAX_SHAPES:
         for log in (False, True):
             out += _softmax_cases(shape, threads, log)
+    for shape in GELU_SHAPES:
+        for approximate in ("none", "tanh"):
+            out += _gelu_cases(shape, threads, approximate)
     return out

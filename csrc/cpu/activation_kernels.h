@@ -10,9 +10,9 @@
 //   tanh:   GELU(x) ~ x (1 + tanh u) / 2 = x s(2u),  u = sqrt(2/pi) (x + 0.044715 x^3),
 //           s = sigmoid;  GELU'(x) = s(2u) + x s(2u) (1 - s(2u)) 2 u',
 //           u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
-// float: branch-free forms over exp_vec and erfc_vec (vec_math.h) that the
-// compiler vectorizes; erfc(|x| / sqrt 2) and exp(-x^2 / 2) come from one
-// evaluation. double: std::erfc, std::exp and std::tanh (for gradcheck-grade
+// float: branch-free forms over exp_vec and normal_tail (vec_math.h) that the
+// compiler vectorizes; Phi(-|x|) = erfc(|x| / sqrt 2) / 2 and exp(-x^2 / 2) come
+// from one evaluation. double: std::erfc, std::exp and std::tanh (for gradcheck-grade
 // accuracy). Large |x| is safe in both: the sigmoid and erfc saturate to exact
 // 0 or 1 and the derivative's second term is then exactly 0 (never 0 * inf).
 #pragma once
@@ -65,19 +65,18 @@ void parallel_chunks(int64_t n, const Body& body) {
     body(int64_t{0}, n);
 }
 
-// ---- exact GELU: the value, and the derivative times g
+// ---- exact GELU: the value, and the derivative times g. With tail = Phi(-|x|),
+// Phi(x) = tail for x < 0 and 1 - tail otherwise, so x Phi(x) = x tail or x - x tail.
 inline float gelu_exact(float x) {
-    using K = GeluConstants<float>;
-    const float half_tail = 0.5f * erfc_vec(std::fabs(x) * K::kInvSqrt2).erfc;
-    return x * (x < 0.0f ? half_tail : 1.0f - half_tail);
+    const float x_tail = x * normal_tail(x).tail;
+    return x < 0.0f ? x_tail : x - x_tail;
 }
 
 inline float gelu_exact_grad(float g, float x) {
     using K = GeluConstants<float>;
-    const ErfcResult e = erfc_vec(std::fabs(x) * K::kInvSqrt2);
-    const float half_tail = 0.5f * e.erfc;
-    const float cdf = x < 0.0f ? half_tail : 1.0f - half_tail;
-    return g * (cdf + x * (K::kInvSqrt2Pi * e.gauss));  // e.gauss = exp(-x^2 / 2)
+    const NormalTail n = normal_tail(x);
+    const float cdf = x < 0.0f ? n.tail : 1.0f - n.tail;
+    return g * (cdf + x * (K::kInvSqrt2Pi * n.gauss));  // n.gauss = exp(-x^2 / 2)
 }
 
 inline double gelu_exact(double x) {
