@@ -4,6 +4,14 @@
 // flags are not applied.
 #if defined(__AVX512F__)
 
+#if defined(__GNUC__) && !defined(__clang__)
+// GCC 12's AVX-512 intrinsics (roundscale, scalef, the reductions) pass
+// _mm512_undefined_ps() as the merge source of their masked builtins, which
+// -Wmaybe-uninitialized reports (GCC bug 105593, fixed in GCC 13); nothing
+// here is read uninitialized.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 #include "cpu/attention_kernels.h"
 
 namespace nnforge {
