@@ -36,18 +36,17 @@ fixed seed. The majority class is about 50%.
    encoder's <cls> state was never trained to summarize anything): how much the
    pretrained features alone say about typos.
 
-Result (seed 0, 1 thread, a busy 2-core machine: 540 s, 380 s of it pretraining).
-MLM on the held-out text: 1.894 nats, 45.1% of masked characters right (unigram
+Result (seed 0, 1 thread, a busy 2-core machine: 663 s, 513 s of it pretraining).
+MLM on the held-out text: 1.889 nats, 45.5% of masked characters right (unigram
 guess 3.357 nats). Typo detection on the 1,770 test passages (majority 50.8%):
-fine-tuned from pretraining 61.1% +- 1.2%, from scratch 62.3% +- 1.2%, so with
-full fine-tuning on 1000 labels pretraining does NOT help yet: both learn the
-task, and the pretrained one fits its training passages faster (train loss 0.43
-vs 0.53) without generalizing better. The frozen pretrained encoder does carry
-the signal (an earlier 1200-step encoder: probe 59.2% vs 50.2% for the frozen
-random one, 1,000 test passages, SE 1.6%). Also tried, no better: 200 labels
-(pretrained 57-58% vs scratch 61-62%), mean pooling, encoder lr 1e-4 (63.1%
-with mean pooling, 53.9% with <cls>); speaker and play identification were at
-chance for both models.
+fine-tuned from pretraining 62.1% +- 1.2%, from scratch 62.3% +- 1.2% (an
+earlier identical run: 61.1% vs 62.3%), so with full fine-tuning on 1000 labels
+pretraining does NOT help yet: both learn the task, and the pretrained one fits
+its training passages faster without generalizing better. The frozen pretrained
+encoder does carry the signal: probe 61.2% vs 51.9% for the frozen random one
+(about 5 standard errors apart). Also tried, no better: 200 labels (pretrained
+57-58% vs scratch 61-62%), mean pooling, encoder lr 1e-4 (63.1% with mean
+pooling, 53.9% with <cls>); speaker and play identification were at chance.
 """
 from __future__ import annotations
 
