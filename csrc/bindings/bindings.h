@@ -13,6 +13,12 @@ void bind_config(pybind11::module_& m);
 // nnforge._C.cuda: is_built, device_count, device_name (bindings/cuda_runtime.cpp).
 void bind_cuda_runtime(pybind11::module_& m_cuda);
 
+// nnforge._C.cuda: gemm, gemm_kernel_for (bindings/cuda_gemm.cpp) and
+// sdpa_forward, sdpa_backward (bindings/cuda_attention.cpp); nothing in a build
+// without CUDA.
+void bind_cuda_gemm(pybind11::module_& m_cuda);
+void bind_cuda_attention(pybind11::module_& m_cuda);
+
 // nnforge._C.cpu: erf, gelu, gelu_backward (bindings/activation.cpp).
 void bind_activation(pybind11::module_& m_cpu);
 

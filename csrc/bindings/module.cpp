@@ -29,4 +29,6 @@ PYBIND11_MODULE(_C, m) {
 
     py::module_ m_cuda = m.def_submodule("cuda", "CUDA device queries and kernels.");
     nnforge::bind_cuda_runtime(m_cuda);
+    nnforge::bind_cuda_gemm(m_cuda);
+    nnforge::bind_cuda_attention(m_cuda);
 }
