@@ -1,0 +1,264 @@
+"""CUDA GEMM (csrc/cuda/gemm*.cu through _C.cuda.gemm and backend/cuda_linalg.py)
+against a float64 numpy reference and the CPU backend's matmul/linear: shape
+grids with odd sizes (1, 7, 129, 1000), every transpose (NN, NT, TN, TT as
+strided views), sliced operands, broadcast batches, the bias/activation/
+alpha/beta epilogue, every dtype on both kernels (SIMT; tensor cores for
+bf16/fp16 and TF32), dispatch, and argument errors. Marked `cuda`; skipped
+without a GPU (the CPU-only test at the end runs everywhere)."""
+import itertools
+
+import numpy as np
+import pytest
+
+import nnforge as nf
+from cuda_support import cpu, dev, gpu, needs_gpu
+
+DTYPES = ["float32", "float64", "bfloat16", "float16"]
+# Per-dtype tolerance: atol grows with sqrt(K) (a sum of K rounded products of
+# U(-1, 1) values); rtol covers the output's own rounding.
+TOL = {"float32": (1e-5, 2e-6), "float64": (1e-12, 1e-13), "bfloat16": (1.6e-2, 4e-3),
+       "float16": (2e-3, 5e-4), "tf32": (4e-3, 1e-3)}
+SIZES = [1, 7, 129]
+BIG = [(1000, 129, 1000), (129, 1000, 7), (1000, 1000, 1000), (7, 1, 1000)]
+TRANS = ["NN", "NT", "TN", "TT"]
+
+
+def _C():
+    return nf._C.cuda
+
+
+def to_dev(a, dtype):
+    """A host float array as a device array of `dtype` (bfloat16 through float32)."""
+    if dtype == "bfloat16":
+        return _C().astype(dev(np.asarray(a, np.float32)), "bfloat16")
+    return dev(np.asarray(a, dtype))
+
+
+def host(x):
+    """A device array's values as float64 (bfloat16/float16 through float32)."""
+    if x.dtype_name in ("bfloat16", "float16"):
+        x = _C().astype(x, np.float32)
+    return gpu().to_host(x).astype(np.float64)
+
+
+def rounded(a, dtype):
+    """`a` rounded to `dtype`, as float64 (what the kernel actually multiplies)."""
+    return host(to_dev(a, dtype))
+
+
+def operand(a, dtype, trans):
+    """Device array with a's values; trans: stored transposed, seen through a view."""
+    if not trans:
+        return to_dev(a, dtype)
+    return gpu().swap_last(to_dev(np.ascontiguousarray(np.swapaxes(a, -1, -2)), dtype))
+
+
+def check(got, want, dtype, k):
+    rtol, atol = TOL[dtype]
+    np.testing.assert_allclose(host(got), want, rtol=rtol, atol=atol * max(1.0, np.sqrt(k)) * 2)
+
+
+def rand(rng, *shape):
+    return rng.uniform(-1, 1, size=shape)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans", TRANS)
+@pytest.mark.parametrize("kernel", ["auto", "simt"])
+def test_grid_every_transpose(dtype, trans, kernel):
+    rng = np.random.default_rng(0)
+    for m, n, k in list(itertools.product(SIZES, SIZES, SIZES)) + BIG:
+        a, b = rand(rng, m, k), rand(rng, k, n)
+        da, db = operand(a, dtype, trans[0] == "T"), operand(b, dtype, trans[1] == "T")
+        out = _C().gemm(da, db, kernel=kernel)
+        assert out.shape == (m, n) and out.dtype_name == dtype
+        check(out, rounded(a, dtype) @ rounded(b, dtype), dtype, k)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16", "float32"])
+@pytest.mark.parametrize("trans", TRANS)
+def test_tensor_core_kernel(dtype, trans):
+    """Aligned layouts (dims multiples of 8) on the mma.sync kernel, forced; float32 is TF32
+    there. Sizes that leave partial 128 x 128 tiles and partial K steps."""
+    rng = np.random.default_rng(1)
+    tol = "tf32" if dtype == "float32" else dtype
+    for m, n, k in [(8, 8, 8), (136, 264, 40), (128, 128, 128), (1000, 520, 1000), (16, 1024, 8)]:
+        a, b = rand(rng, m, k), rand(rng, k, n)
+        da, db = operand(a, dtype, trans[0] == "T"), operand(b, dtype, trans[1] == "T")
+        assert _C().gemm_kernel_for(da, db, allow_tf32=True) == "tensor_core"
+        out = _C().gemm(da, db, kernel="tensor_core")
+        check(out, rounded(a, dtype) @ rounded(b, dtype), tol, k)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_tensor_core_odd_inner_sizes(dtype):
+    """Contiguous dims that are not whole 16-byte chunks: the kernel's zero-filled tails
+    (cp.async with fewer source bytes) when the strides still allow it, SIMT otherwise."""
+    rng = np.random.default_rng(2)
+    # a (m, k) inside a wider (m, 16) buffer: stride 16, k = 13 -> partial chunk along k
+    wide_a, wide_b = rand(rng, 77, 16), rand(rng, 16, 40)
+    a = gpu().getitem(to_dev(wide_a, dtype), (slice(None), slice(0, 13)))
+    b = gpu().getitem(to_dev(wide_b, dtype), (slice(0, 13), slice(None)))
+    assert _C().gemm_kernel_for(a, b) == "tensor_core"
+    want = rounded(wide_a, dtype)[:, :13] @ rounded(wide_b, dtype)[:13]
+    check(_C().gemm(a, b), want, dtype, 13)
+    # row stride 7 elements: not 16-byte aligned rows -> SIMT
+    a7 = to_dev(rand(rng, 5, 7), dtype)
+    b7 = to_dev(rand(rng, 7, 9), dtype)
+    assert _C().gemm_kernel_for(a7, b7) == "simt"
+    with pytest.raises(ValueError, match="tensor_core"):
+        _C().gemm(a7, b7, kernel="tensor_core")
+
+
+@needs_gpu
+def test_float32_uses_simt_unless_tf32_allowed():
+    a, b = to_dev(np.ones((64, 64)), "float32"), to_dev(np.ones((64, 64)), "float32")
+    assert _C().gemm_kernel_for(a, b) == "simt"
+    assert _C().gemm_kernel_for(a, b, allow_tf32=True) == "tensor_core"
+    assert _C().gemm_kernel_for(to_dev(np.ones((64, 64)), "float64"),
+                                to_dev(np.ones((64, 64)), "float64"), allow_tf32=True) == "simt"
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sliced_operands(dtype):
+    """Every other column / row: no unit stride on one side, read element by element."""
+    rng = np.random.default_rng(3)
+    a, b = rand(rng, 33, 2 * 21), rand(rng, 2 * 21, 17)
+    da = gpu().getitem(to_dev(a, dtype), (slice(None), slice(None, None, 2)))
+    db = gpu().getitem(to_dev(b, dtype), (slice(None, None, 2), slice(None)))
+    check(_C().gemm(da, db), rounded(a, dtype)[:, ::2] @ rounded(b, dtype)[::2], dtype, 21)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shapes", [((2, 3, 7, 5), (5, 9)), ((7, 5), (4, 5, 9)),
+                                    ((2, 1, 130, 64), (1, 3, 64, 72)), ((3, 1, 8, 8), (3, 8, 8)),
+                                    ((0, 7, 5), (5, 3)), ((2, 4, 0), (2, 0, 3))])
+def test_batches_broadcast(dtype, shapes):
+    rng = np.random.default_rng(4)
+    a, b = rand(rng, *shapes[0]), rand(rng, *shapes[1])
+    out = _C().gemm(to_dev(a, dtype), to_dev(b, dtype))
+    want = np.matmul(rounded(a, dtype) if a.size else a, rounded(b, dtype) if b.size else b)
+    assert out.shape == want.shape
+    if want.size:
+        check(out, want, dtype, a.shape[-1])
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_batch_dims_that_do_not_nest(dtype):
+    """A batch transposed in its batch dims: copied to a contiguous broadcast first."""
+    rng = np.random.default_rng(5)
+    a = rand(rng, 4, 3, 16, 24)
+    da = gpu().transpose(to_dev(np.ascontiguousarray(a.transpose(1, 0, 2, 3)), dtype),
+                         (1, 0, 2, 3))
+    b = rand(rng, 24, 8)
+    check(_C().gemm(da, to_dev(b, dtype)), rounded(a, dtype) @ rounded(b, dtype), dtype, 24)
+
+
+def _act(x, act):
+    if act == "relu":
+        return np.maximum(x, 0)
+    if act == "gelu":
+        from math import erf
+        return 0.5 * x * (1 + np.vectorize(erf)(x / np.sqrt(2)))
+    if act == "gelu_tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return x
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("act", ["none", "relu", "gelu", "gelu_tanh"])
+@pytest.mark.parametrize("kernel", ["auto", "simt"])
+def test_epilogue(dtype, act, kernel):
+    """out = act(alpha a @ b + beta out + bias) on both kernels, batched."""
+    rng = np.random.default_rng(6)
+    for m, n, k in [(7, 9, 5), (136, 200, 64), (129, 1, 1000)]:
+        a, b, c, bias = rand(rng, 2, m, k), rand(rng, k, n), rand(rng, 2, m, n), rand(rng, n)
+        out = to_dev(c, dtype)
+        got = _C().gemm(to_dev(a, dtype), to_dev(b, dtype), out, alpha=0.5, beta=-2.0,
+                        bias=to_dev(bias, dtype), activation=act, kernel=kernel)
+        assert got.data_ptr == out.data_ptr
+        pre = 0.5 * (rounded(a, dtype) @ rounded(b, dtype)) - 2.0 * rounded(c, dtype) + \
+            rounded(bias, dtype)
+        check(got, _act(pre, act), dtype, k)
+        # no out: bias and activation only (the vector-store path of the SIMT epilogue)
+        got = _C().gemm(to_dev(a, dtype), to_dev(b, dtype), bias=to_dev(bias, dtype),
+                        activation=act, kernel=kernel)
+        check(got, _act(rounded(a, dtype) @ rounded(b, dtype) + rounded(bias, dtype), act),
+              dtype, k)
+
+
+@needs_gpu
+def test_out_aliasing_an_operand_is_computed_via_a_copy():
+    rng = np.random.default_rng(7)
+    a = rand(rng, 16, 16)
+    da = to_dev(a, "float32")
+    got = _C().gemm(da, da, da)
+    np.testing.assert_allclose(host(got), a @ a, rtol=1e-5, atol=1e-5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("shapes", [((5,), (5,)), ((5,), (5, 3)), ((4, 5), (5,)),
+                                    ((2, 4, 5), (5,)), ((5,), (2, 5, 3)), ((3, 1, 4, 5), (2, 5, 6))])
+def test_backend_matmul_matches_cpu(dtype, shapes):
+    from nnforge.backend import cuda_linalg
+    rng = np.random.default_rng(8)
+    a, b = rand(rng, *shapes[0]).astype(dtype), rand(rng, *shapes[1]).astype(dtype)
+    got = cuda_linalg.matmul(dev(a), dev(b))
+    want = cpu.matmul(a, b)
+    assert got.shape == want.shape and got.dtype == want.dtype
+    rtol, atol = TOL[dtype]
+    np.testing.assert_allclose(gpu().to_host(got).astype(np.float64), want.astype(np.float64),
+                               rtol=rtol * 4, atol=atol * 10)
+
+
+@needs_gpu
+@pytest.mark.parametrize("act", [None, "relu", "gelu_tanh"])
+@pytest.mark.parametrize("bias", ["none", "vector", "scalar"])
+def test_backend_linear_matches_cpu(act, bias):
+    from nnforge.backend import cuda_linalg
+    rng = np.random.default_rng(9)
+    x, w = rand(rng, 33, 20).astype(np.float32), rand(rng, 7, 20).astype(np.float32)
+    b = {"none": None, "vector": rand(rng, 7).astype(np.float32),
+         "scalar": np.asarray(0.25, np.float32)}[bias]
+    got = cuda_linalg.linear(dev(x), dev(w), None if b is None else dev(b), act)
+    want = cpu.linear(x, w, b, act)
+    np.testing.assert_allclose(gpu().to_host(got), want, rtol=1e-5, atol=1e-5)
+    got1 = cuda_linalg.linear(dev(x[0]), dev(w), None if b is None else dev(b), act)
+    np.testing.assert_allclose(gpu().to_host(got1), want[0], rtol=1e-5, atol=1e-5)
+
+
+@needs_gpu
+def test_errors_name_the_op_and_shapes():
+    a, b = to_dev(np.ones((3, 4)), "float32"), to_dev(np.ones((5, 6)), "float32")
+    with pytest.raises(ValueError, match=r"gemm: a of shape \(3, 4\) and b of shape \(5, 6\)"):
+        _C().gemm(a, b)
+    with pytest.raises(TypeError, match="cuda.gemm: a and b must share"):
+        _C().gemm(a, to_dev(np.ones((4, 2)), "float64"))
+    with pytest.raises(ValueError, match=r"bias must have shape \(6,\)"):
+        _C().gemm(to_dev(np.ones((3, 5)), "float32"), b, bias=to_dev(np.ones(5), "float32"))
+    with pytest.raises(ValueError, match="beta != 0 needs out"):
+        _C().gemm(to_dev(np.ones((3, 5)), "float32"), b, beta=1.0)
+    with pytest.raises(ValueError, match="activation must be"):
+        _C().gemm(to_dev(np.ones((3, 5)), "float32"), b, activation="tanh")
+    with pytest.raises(ValueError, match=r"out has shape \(2, 2\)"):
+        _C().gemm(to_dev(np.ones((3, 5)), "float32"), b, to_dev(np.ones((2, 2)), "float32"))
+    with pytest.raises(TypeError, match="matmul: the CUDA GEMM takes"):
+        from nnforge.backend import cuda_linalg
+        cuda_linalg.matmul(dev(np.ones((2, 2), np.int64)), dev(np.ones((2, 2), np.int64)))
+
+
+def test_bindings_exist_exactly_in_cuda_builds():
+    """Runs everywhere: a CPU-only build binds no GEMM (and the backend refuses numpy input)."""
+    assert hasattr(nf._C.cuda, "gemm") == nf._C.cuda.is_built()
+    assert hasattr(nf._C.cuda, "gemm_kernel_for") == nf._C.cuda.is_built()
+    from nnforge.backend import cuda_linalg
+    with pytest.raises(TypeError, match="matmul: expected a CUDA DeviceArray"):
+        cuda_linalg.matmul(np.ones((2, 2)), np.ones((2, 2)))
