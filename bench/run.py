@@ -7,7 +7,7 @@ import os
 import sys
 
 SUITES = ["mlp", "vae", "optim", "losses", "gemm", "conv", "rnn", "attention", "norms",
-          "distributed"]
+          "distributed", "cuda"]
 
 
 def main(argv=None) -> int:
