@@ -206,7 +206,8 @@ def test_out_aliasing_an_operand_is_computed_via_a_copy():
 @needs_gpu
 @pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
 @pytest.mark.parametrize("shapes", [((5,), (5,)), ((5,), (5, 3)), ((4, 5), (5,)),
-                                    ((2, 4, 5), (5,)), ((5,), (2, 5, 3)), ((3, 1, 4, 5), (2, 5, 6))])
+                                    ((2, 4, 5), (5,)), ((5,), (2, 5, 3)),
+                                    ((3, 1, 4, 5), (2, 5, 6))])
 def test_backend_matmul_matches_cpu(dtype, shapes):
     from nnforge.backend import cuda_linalg
     rng = np.random.default_rng(8)

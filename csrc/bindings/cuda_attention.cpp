@@ -1,6 +1,8 @@
 // Binds the CUDA fused attention (cuda/attention.h) into nnforge._C.cuda, with
 // the CPU binding's signatures (bindings/attention.cpp):
-//   sdpa_forward(q, k, v, mask, is_causal, scale, dropout_p, seed) -> (out, lse)
+//   sdpa_forward(q, k, v, mask, is_causal, scale, dropout_p, seed, *, kernel='auto')
+//       -> (out, lse); kernel 'simt' skips the tensor-core forward (bf16/fp16,
+//       head dim 64 or 128, no dropout), for tests and benchmarks
 //   sdpa_backward(q, k, v, mask, out, gout, lse, is_causal, scale, dropout_p, seed,
 //                 mask_grad=False) -> (dq, dk, dv, dmask or None)
 // q (B, Hq, L, E), k (B, Hk, S, E), v (B, Hk, S, Ev) DeviceArrays with a
@@ -69,15 +71,21 @@ void bind_cuda_attention(py::module_& m) {
         "sdpa_forward",
         [](const DeviceArray& q, const DeviceArray& k, const DeviceArray& v,
            std::optional<DeviceArray> mask, bool is_causal, double scale, double dropout_p,
-           std::uint64_t seed) {
+           std::uint64_t seed, const std::string& kernel) {
             const char* op = "cuda.sdpa_forward";
             check_dtypes(op, q, k, v, mask);
-            const cuda::SdpaOptions o = options(op, is_causal, scale, dropout_p, seed);
+            cuda::SdpaOptions o = options(op, is_causal, scale, dropout_p, seed);
+            if (kernel != "auto" && kernel != "simt") {
+                throw std::invalid_argument(std::string(op) + ": kernel must be 'auto' or 'simt', got '" +
+                                            kernel + "'");
+            }
+            o.simt_only = kernel == "simt";
             py::gil_scoped_release release;
             return cuda::sdpa_forward(q, k, v, mask ? &*mask : nullptr, o);
         },
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("is_causal"),
-        py::arg("scale"), py::arg("dropout_p") = 0.0, py::arg("seed") = 0,
+        py::arg("scale"), py::arg("dropout_p") = 0.0, py::arg("seed") = 0, py::kw_only(),
+        py::arg("kernel") = "auto",
         "(out, lse): fused softmax(scale q k^T + mask) v (FlashAttention-2 style).");
     m.def(
         "sdpa_backward",

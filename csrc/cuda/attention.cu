@@ -170,7 +170,12 @@ std::tuple<DeviceArray, DeviceArray> sdpa_forward(const DeviceArray& q, const De
         AttnParams<T> p = make_params<T>(d, q, k, v, mask, options);
         p.out = static_cast<T*>(out.data());
         p.lse = static_cast<Acc*>(lse.data());
-        launch_attn_fwd_simt(p, attn_chunks(d.e > d.ev ? d.e : d.ev), default_stream(q.device));
+        cudaStream_t stream = default_stream(q.device);
+        if (!options.simt_only && device_props(q.device).major >= 8 && attn_fwd_tc_ok(p)) {
+            launch_attn_fwd_tc(p, stream);
+        } else {
+            launch_attn_fwd_simt(p, attn_chunks(d.e > d.ev ? d.e : d.ev), stream);
+        }
     });
     return {out, lse};
 }

@@ -212,7 +212,8 @@ void launch_attn_bwd_simt(const AttnParams<T>& p, int nc, cudaStream_t stream) {
     const std::int64_t rows = static_cast<std::int64_t>(p.b) * p.hq * p.l;
     if (rows > 0) {
         const std::int64_t blocks = (rows + 7) / 8;
-        attn_delta_kernel<T><<<static_cast<unsigned>(blocks < 65535 ? blocks : 65535), 256, 0, stream>>>(p, rows);
+        const unsigned grid = static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
+        attn_delta_kernel<T><<<grid, 256, 0, stream>>>(p, rows);
         check_launch("attn_delta", type_name<T>());
     }
     if (p.s == 0) return;

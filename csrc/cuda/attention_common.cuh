@@ -100,6 +100,10 @@ __device__ __forceinline__ Acc warp_sum(Acc x) {
 inline int attn_chunks(int dims) { return dims <= 64 ? 2 : (dims <= 128 ? 4 : 8); }
 
 template <typename T> void launch_attn_fwd_simt(const AttnParams<T>& p, int nc, cudaStream_t s);
+// attention_fwd_tc.cu: bf16/fp16, E == Ev in {64, 128}, no dropout, 16-byte aligned
+// rows (strides multiples of 8 elements); the caller also checks compute capability 8+.
+template <typename T> bool attn_fwd_tc_ok(const AttnParams<T>& p);
+template <typename T> void launch_attn_fwd_tc(const AttnParams<T>& p, cudaStream_t s);
 template <typename T> void launch_attn_bwd_simt(const AttnParams<T>& p, int nc, cudaStream_t s);
 
 }  // namespace cuda

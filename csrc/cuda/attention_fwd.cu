@@ -70,7 +70,8 @@ attn_fwd_simt_kernel(const AttnParams<T> p) {
         for (int r = 0; r < kRowsPerWarp; ++r) {
             m[r] = -INFINITY;
             l[r] = Acc(0);
-            row_key[r] = p.dropout ? attn_row_key(p.seed, static_cast<std::uint64_t>(bh * p.l + q0 + warp * kRowsPerWarp + r)) : 0;
+            const std::int64_t row = bh * p.l + q0 + warp * kRowsPerWarp + r;
+            row_key[r] = p.dropout ? attn_row_key(p.seed, static_cast<std::uint64_t>(row)) : 0;
 #pragma unroll
             for (int c = 0; c < NC; ++c) o[r][c] = Acc(0);
         }
@@ -109,7 +110,9 @@ attn_fwd_simt_kernel(const AttnParams<T> p) {
                 l[r] = l[r] * alpha + warp_sum(pr);
                 m[r] = m_new;
                 pd[r] = pr;
-                if (p.dropout) pd[r] = attn_keep(row_key[r], j, p.drop_threshold) ? pr * p.drop_scale : Acc(0);
+                if (p.dropout) {
+                    pd[r] = attn_keep(row_key[r], j, p.drop_threshold) ? pr * p.drop_scale : Acc(0);
+                }
 #pragma unroll
                 for (int c = 0; c < NC; ++c) o[r][c] *= alpha;
             }
