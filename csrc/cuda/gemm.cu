@@ -226,8 +226,8 @@ DeviceArray gemm(const DeviceArray& a, const DeviceArray& b, const GemmOptions& 
     Shape shape = pl.batch;
     shape.push_back(pl.m);
     shape.push_back(pl.n);
-    if ((pl.m + 127) / 128 > 65535) {
-        fail("a has " + std::to_string(pl.m) + " rows; at most 65535 * 128 are supported");
+    if ((pl.m + 63) / 64 > 65535) {  // grid.y: row tiles of 128 (64 for double)
+        fail("a has " + std::to_string(pl.m) + " rows; at most 65535 * 64 are supported");
     }
 
     DeviceArray result;
