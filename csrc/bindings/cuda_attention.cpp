@@ -1,10 +1,11 @@
 // Binds the CUDA fused attention (cuda/attention.h) into nnforge._C.cuda, with
 // the CPU binding's signatures (bindings/attention.cpp):
 //   sdpa_forward(q, k, v, mask, is_causal, scale, dropout_p, seed, *, kernel='auto')
-//       -> (out, lse); kernel 'simt' skips the tensor-core forward (bf16/fp16,
+//       -> (out, lse); kernel 'simt' skips the tensor-core kernel (bf16/fp16,
 //       head dim 64 or 128, no dropout), for tests and benchmarks
 //   sdpa_backward(q, k, v, mask, out, gout, lse, is_causal, scale, dropout_p, seed,
-//                 mask_grad=False) -> (dq, dk, dv, dmask or None)
+//                 mask_grad=False, *, kernel='auto') -> (dq, dk, dv, dmask or None)
+//       (the tensor-core backward also needs mask_grad=False)
 // q (B, Hq, L, E), k (B, Hk, S, E), v (B, Hk, S, Ev) DeviceArrays with a
 // contiguous last dim; mask None or 4-D bool / q-dtype (B or 1, Hq or 1,
 // L or 1, S). lse is float32 (float64 for float64 inputs). Bad dtypes raise
@@ -51,7 +52,11 @@ void check_dtypes(const char* op, const DeviceArray& q, const DeviceArray& k,
 }
 
 cuda::SdpaOptions options(const char* op, bool causal, double scale, double dropout_p,
-                          std::uint64_t seed) {
+                          std::uint64_t seed, const std::string& kernel) {
+    if (kernel != "auto" && kernel != "simt") {
+        throw std::invalid_argument(std::string(op) + ": kernel must be 'auto' or 'simt', got '" +
+                                    kernel + "'");
+    }
     if (!(dropout_p >= 0.0 && dropout_p <= 1.0)) {
         throw std::invalid_argument(std::string(op) + ": dropout_p must be in [0, 1], got " +
                                     std::to_string(dropout_p));
@@ -61,6 +66,7 @@ cuda::SdpaOptions options(const char* op, bool causal, double scale, double drop
     o.scale = scale;
     o.dropout_p = dropout_p;
     o.seed = seed;
+    o.simt_only = kernel == "simt";
     return o;
 }
 
@@ -74,12 +80,7 @@ void bind_cuda_attention(py::module_& m) {
            std::uint64_t seed, const std::string& kernel) {
             const char* op = "cuda.sdpa_forward";
             check_dtypes(op, q, k, v, mask);
-            cuda::SdpaOptions o = options(op, is_causal, scale, dropout_p, seed);
-            if (kernel != "auto" && kernel != "simt") {
-                throw std::invalid_argument(std::string(op) + ": kernel must be 'auto' or 'simt', got '" +
-                                            kernel + "'");
-            }
-            o.simt_only = kernel == "simt";
+            cuda::SdpaOptions o = options(op, is_causal, scale, dropout_p, seed, kernel);
             py::gil_scoped_release release;
             return cuda::sdpa_forward(q, k, v, mask ? &*mask : nullptr, o);
         },
@@ -92,10 +93,10 @@ void bind_cuda_attention(py::module_& m) {
         [](const DeviceArray& q, const DeviceArray& k, const DeviceArray& v,
            std::optional<DeviceArray> mask, const DeviceArray& out, const DeviceArray& gout,
            const DeviceArray& lse, bool is_causal, double scale, double dropout_p,
-           std::uint64_t seed, bool mask_grad) {
+           std::uint64_t seed, bool mask_grad, const std::string& kernel) {
             const char* op = "cuda.sdpa_backward";
             check_dtypes(op, q, k, v, mask);
-            const cuda::SdpaOptions o = options(op, is_causal, scale, dropout_p, seed);
+            const cuda::SdpaOptions o = options(op, is_causal, scale, dropout_p, seed, kernel);
             py::gil_scoped_release release;
             return cuda::sdpa_backward(q, k, v, mask ? &*mask : nullptr, out, gout, lse, o,
                                        mask_grad);
@@ -103,6 +104,7 @@ void bind_cuda_attention(py::module_& m) {
         py::arg("q"), py::arg("k"), py::arg("v"), py::arg("mask"), py::arg("out"),
         py::arg("gout"), py::arg("lse"), py::arg("is_causal"), py::arg("scale"),
         py::arg("dropout_p") = 0.0, py::arg("seed") = 0, py::arg("mask_grad") = false,
+        py::kw_only(), py::arg("kernel") = "auto",
         "(dq, dk, dv, dmask or None): the fused backward, P recomputed from lse.");
 }
 

@@ -234,7 +234,13 @@ std::tuple<DeviceArray, DeviceArray, DeviceArray, std::optional<DeviceArray>> sd
                 p.dm_sh = dmask->shape[1] == 1 ? 0 : st[1];
                 p.dm_sr = dmask->shape[2] == 1 ? 0 : st[2];
             }
-            launch_attn_bwd_simt(p, attn_chunks(d.e > d.ev ? d.e : d.ev), default_stream(q.device));
+            cudaStream_t stream = default_stream(q.device);
+            launch_attn_delta(p, stream);
+            if (!options.simt_only && device_props(q.device).major >= 8 && attn_bwd_tc_ok(p)) {
+                if (d.s > 0) launch_attn_bwd_tc(p, stream);
+            } else {
+                launch_attn_bwd_simt(p, attn_chunks(d.e > d.ev ? d.e : d.ev), stream);
+            }
         });
     }
     DeviceArray dq = dq_direct ? dq_acc : astype(dq_acc, q.dtype);

@@ -32,7 +32,7 @@ struct SdpaOptions {
     double scale = 1.0;
     double dropout_p = 0.0;
     std::uint64_t seed = 0;
-    bool simt_only = false;  // forward: skip the tensor-core kernel (tests, benchmarks)
+    bool simt_only = false;  // skip the tensor-core kernels (tests, benchmarks)
 };
 
 // (out (B, Hq, L, Ev) in q's dtype, lse (B, Hq, L)), both C-contiguous.

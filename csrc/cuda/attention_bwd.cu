@@ -1,7 +1,8 @@
 // Attention backward on CUDA cores (any dtype, head dims <= 256), the
 // FlashAttention-2 backward (Dao 2023, Algorithm 2), P recomputed from lse:
 //
-//   D_i = dO_i . O_i                                   (attn_delta_kernel)
+//   D_i = dO_i . O_i                                   (attn_delta_kernel, launched
+//                                                       first by the host for either backward)
 //   per key tile j, per query tile i:
 //       P = exp(scale Q_i K_j^T + mask - lse_i)
 //       dV_j += (P o Z / (1 - p))^T dO_i
@@ -208,14 +209,17 @@ void launch_bwd(const AttnParams<T>& p, cudaStream_t stream) {
 }  // namespace
 
 template <typename T>
-void launch_attn_bwd_simt(const AttnParams<T>& p, int nc, cudaStream_t stream) {
+void launch_attn_delta(const AttnParams<T>& p, cudaStream_t stream) {
     const std::int64_t rows = static_cast<std::int64_t>(p.b) * p.hq * p.l;
-    if (rows > 0) {
-        const std::int64_t blocks = (rows + 7) / 8;
-        const unsigned grid = static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
-        attn_delta_kernel<T><<<grid, 256, 0, stream>>>(p, rows);
-        check_launch("attn_delta", type_name<T>());
-    }
+    if (rows == 0) return;
+    const std::int64_t blocks = (rows + 7) / 8;
+    const unsigned grid = static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
+    attn_delta_kernel<T><<<grid, 256, 0, stream>>>(p, rows);
+    check_launch("attn_delta", type_name<T>());
+}
+
+template <typename T>
+void launch_attn_bwd_simt(const AttnParams<T>& p, int nc, cudaStream_t stream) {
     if (p.s == 0) return;
     switch (nc) {
         case 2: launch_bwd<T, 2>(p, stream); break;
@@ -228,6 +232,10 @@ void launch_attn_bwd_simt(const AttnParams<T>& p, int nc, cudaStream_t stream) {
     check_launch("attn_bwd_simt", type_name<T>());
 }
 
+template void launch_attn_delta<float>(const AttnParams<float>&, cudaStream_t);
+template void launch_attn_delta<double>(const AttnParams<double>&, cudaStream_t);
+template void launch_attn_delta<bf16>(const AttnParams<bf16>&, cudaStream_t);
+template void launch_attn_delta<f16>(const AttnParams<f16>&, cudaStream_t);
 template void launch_attn_bwd_simt<float>(const AttnParams<float>&, int, cudaStream_t);
 template void launch_attn_bwd_simt<double>(const AttnParams<double>&, int, cudaStream_t);
 template void launch_attn_bwd_simt<bf16>(const AttnParams<bf16>&, int, cudaStream_t);

@@ -104,7 +104,12 @@ template <typename T> void launch_attn_fwd_simt(const AttnParams<T>& p, int nc, 
 // rows (strides multiples of 8 elements); the caller also checks compute capability 8+.
 template <typename T> bool attn_fwd_tc_ok(const AttnParams<T>& p);
 template <typename T> void launch_attn_fwd_tc(const AttnParams<T>& p, cudaStream_t s);
+// attention_bwd.cu: D_i = dO_i . O_i into p.delta, before either backward kernel.
+template <typename T> void launch_attn_delta(const AttnParams<T>& p, cudaStream_t s);
 template <typename T> void launch_attn_bwd_simt(const AttnParams<T>& p, int nc, cudaStream_t s);
+// attention_bwd_tc.cu: the tensor-core forward's conditions, and no mask gradient.
+template <typename T> bool attn_bwd_tc_ok(const AttnParams<T>& p);
+template <typename T> void launch_attn_bwd_tc(const AttnParams<T>& p, cudaStream_t s);
 
 }  // namespace cuda
 }  // namespace nnforge
