@@ -114,6 +114,31 @@ def test_tensor_core_odd_inner_sizes(dtype):
 
 
 @needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_wgmma_kernel(dtype):
+    """The sm_90a wgmma kernel, by name (not yet the automatic choice): A (M, K) and B
+    given as the transpose of an (N, K) array (both K-major, nn.Linear's layout), sizes
+    with partial 128 x 128 tiles and partial 64-element K steps, bias + relu, a batch."""
+    rng = np.random.default_rng(10)
+    probe = to_dev(np.ones((8, 8)), dtype)
+    try:
+        _C().gemm_kernel_for(probe, gpu().swap_last(probe), kernel="wgmma")
+    except ValueError as e:
+        pytest.skip(f"wgmma unavailable here: {e}")
+    for batch, m, n, k in [(1, 128, 128, 64), (1, 7, 9, 8), (1, 136, 264, 40),
+                           (2, 300, 1000, 72), (1, 1000, 520, 1000)]:
+        a, w, bias = rand(rng, batch, m, k), rand(rng, n, k), rand(rng, n)
+        da, dw = to_dev(a, dtype), to_dev(w, dtype)
+        db = gpu().swap_last(dw)
+        assert _C().gemm_kernel_for(da, db, kernel="wgmma") == "wgmma"
+        got = _C().gemm(da, db, kernel="wgmma")
+        check(got, rounded(a, dtype) @ rounded(w, dtype).T, dtype, k)
+        got = _C().gemm(da, db, bias=to_dev(bias, dtype), activation="relu", kernel="wgmma")
+        want = np.maximum(rounded(a, dtype) @ rounded(w, dtype).T + rounded(bias, dtype), 0)
+        check(got, want, dtype, k)
+
+
+@needs_gpu
 def test_float32_uses_simt_unless_tf32_allowed():
     a, b = to_dev(np.ones((64, 64)), "float32"), to_dev(np.ones((64, 64)), "float32")
     assert _C().gemm_kernel_for(a, b) == "simt"

@@ -5,8 +5,9 @@
 //       broadcasting for DeviceArrays of 2 or more dims (one dtype: float32,
 //       float64, bfloat16, float16), any strides (transposes are views).
 //       activation: 'none', 'relu', 'gelu' (erf), 'gelu_tanh'; kernel: 'auto',
-//       'simt', 'tensor_core' (for tests and benchmarks).
-//   gemm_kernel_for(a, b, *, allow_tf32=False, kernel='auto') -> 'simt' | 'tensor_core'
+//       'simt', 'tensor_core', 'wgmma' (sm_90a, by name only until verified; for
+//       tests and benchmarks).
+//   gemm_kernel_for(a, b, *, allow_tf32=False, kernel='auto') -> 'simt' | 'tensor_core' | 'wgmma'
 // Bad dtypes raise TypeError, bad shapes ValueError, naming cuda.gemm and the
 // shapes. Launches are asynchronous and run with the GIL released. In a build
 // without CUDA this binds nothing (Python checks _C.cuda.is_built() first).
@@ -49,8 +50,9 @@ cuda::GemmKernel parse_kernel(const std::string& s) {
     if (s == "auto") return cuda::GemmKernel::automatic;
     if (s == "simt") return cuda::GemmKernel::simt;
     if (s == "tensor_core") return cuda::GemmKernel::tensor_core;
-    throw std::invalid_argument("cuda.gemm: kernel must be 'auto', 'simt' or 'tensor_core', got '" +
-                                s + "'");
+    if (s == "wgmma") return cuda::GemmKernel::wgmma;
+    throw std::invalid_argument("cuda.gemm: kernel must be 'auto', 'simt', 'tensor_core' or "
+                                "'wgmma', got '" + s + "'");
 }
 
 }  // namespace

@@ -135,9 +135,17 @@ GemmParams<T> params(const Plan& pl, const DeviceArray& c, std::int64_t c_sb,
     return p;
 }
 
-// Which kernel runs: "simt" or "tensor_core" (never "automatic").
+// Which kernel runs (never "automatic"). wgmma only by name until it is verified on a GPU.
 template <typename T>
 GemmKernel choose(const GemmParams<T>& p, const GemmOptions& o, int device) {
+    if (o.kernel == GemmKernel::wgmma) {
+        if (!gemm_wgmma_layout_ok(p) || !gemm_wgmma_available(device)) {
+            fail("kernel='wgmma' needs bfloat16/float16 operands that are both K-major (a's "
+                 "last stride 1, b's second-to-last stride 1, other strides multiples of 8, "
+                 "16-byte aligned) on a compute capability 9.0 device with an sm_90a build");
+        }
+        return GemmKernel::wgmma;
+    }
     bool tc_possible = false;
     if constexpr (!std::is_same<T, double>::value) {
         const bool dtype_ok = !std::is_same<T, float>::value || o.allow_tf32 ||
@@ -156,7 +164,10 @@ GemmKernel choose(const GemmParams<T>& p, const GemmOptions& o, int device) {
 template <typename T>
 void run(const GemmParams<T>& p, const GemmOptions& o, int device) {
     cudaStream_t stream = default_stream(device);
-    if (choose(p, o, device) == GemmKernel::tensor_core) {
+    const GemmKernel k = choose(p, o, device);
+    if (k == GemmKernel::wgmma) {
+        launch_gemm_wgmma(p, stream);
+    } else if (k == GemmKernel::tensor_core) {
         if constexpr (!std::is_same<T, double>::value) launch_gemm_tc(p, stream);
     } else {
         launch_gemm_simt(p, stream);
@@ -213,7 +224,8 @@ std::string gemm_kernel_for(const DeviceArray& a, const DeviceArray& b,
     dispatch_gemm(a.dtype, [&](auto tag) {
         using T = decltype(tag);
         const GemmParams<T> p = params<T>(pl, c, pl.m * pl.n, options);
-        name = choose(p, options, a.device) == GemmKernel::tensor_core ? "tensor_core" : "simt";
+        const GemmKernel k = choose(p, options, a.device);
+        name = k == GemmKernel::wgmma ? "wgmma" : (k == GemmKernel::tensor_core ? "tensor_core" : "simt");
     });
     return name;
 }

@@ -16,6 +16,8 @@
 //                only when allow_tf32), sm_80+; needs each operand's innermost dim
 //                contiguous (either of the last two), the other one a multiple of
 //                16 bytes, and a 16-byte aligned start. Otherwise simt is used.
+//   wgmma        gemm_wgmma.cu: sm_90a wgmma, bf16/fp16, both operands K-major (a_sk ==
+//                b_sk == 1). Not yet run on a GPU: used only when asked for by name.
 #pragma once
 
 #include <cstdint>
@@ -27,7 +29,7 @@ namespace nnforge {
 namespace cuda {
 
 enum class GemmActivation { none, relu, gelu, gelu_tanh };
-enum class GemmKernel { automatic, simt, tensor_core };
+enum class GemmKernel { automatic, simt, tensor_core, wgmma };
 
 struct GemmOptions {
     double alpha = 1.0;

@@ -79,5 +79,14 @@ void launch_gemm_tc(const GemmParams<T>& p, cudaStream_t stream);
 template <typename T>
 bool gemm_tc_layout_ok(const GemmParams<T>& p);
 
+// gemm_wgmma.cu (sm_90a): bf16/fp16 with a_sk == b_sk == 1, the other strides
+// multiples of 8 elements, 16-byte aligned starts; available when the device is
+// compute capability 9.0 and this build holds the sm_90a kernel body (probed once).
+template <typename T>
+bool gemm_wgmma_layout_ok(const GemmParams<T>& p);
+template <typename T>
+void launch_gemm_wgmma(const GemmParams<T>& p, cudaStream_t stream);
+bool gemm_wgmma_available(int device);
+
 }  // namespace cuda
 }  // namespace nnforge
