@@ -2,7 +2,8 @@
 
 - GEMM, square n = 1024..8192: our fp32 SIMT kernel vs cuBLAS fp32 and vs
   cuBLAS TF32; our TF32 tensor-core kernel vs cuBLAS TF32; our bf16 kernel vs
-  cuBLAS bf16 (torch.matmul).
+  cuBLAS bf16 (torch.matmul); and, where the device and build have it, x @ W^T
+  (both operands K-major) on the sm_90a wgmma kernel and on mma.sync.
 - Attention, bf16, head dims 64 and 128, T = 512..8192 (B*T = 16384 tokens,
   H * hd = 2048, as FlashAttention's benchmark), causal and not, forward and
   forward + backward: ours vs torch SDPA with the flash backend.
@@ -77,6 +78,12 @@ def _torch_cuda():
     return torch if torch.cuda.is_available() else None
 
 
+def _k_major(C, b):
+    """b (K, N) as a view of a contiguous (N, K) array: K-major, as nn.Linear's W^T."""
+    from nnforge.backend import cuda_shape
+    return cuda_shape.swap_last(C.contiguous(cuda_shape.swap_last(b)))
+
+
 def gemm_rows(sizes, device_name):
     import nnforge as nf
     C = nf._C.cuda
@@ -115,6 +122,22 @@ def gemm_rows(sizes, device_name):
                          peers.get("tf32"), "cuBLAS TF32", _peak(device_name, "tf32")))
         rows.append(_row(f"gemm bf16 n={n} (mma.sync) vs cuBLAS bf16", flops, ours_bf16,
                          peers.get("bf16"), "cuBLAS bf16", _peak(device_name, "bfloat16")))
+        # x @ W^T (both K-major): the sm_90a wgmma kernel, where this device and build have it.
+        hbt = _k_major(C, hb)
+        try:
+            C.gemm_kernel_for(ha, hbt, kernel="wgmma")
+        except ValueError:
+            continue
+        ours_wg = _time(lambda: C.gemm(ha, hbt, kernel="wgmma"), sync)
+        ours_tc_nt = _time(lambda: C.gemm(ha, hbt, kernel="tensor_core"), sync)
+        peer_nt = None
+        if torch is not None:
+            tw = thb.t().contiguous()
+            peer_nt = _time(lambda: torch.matmul(tha, tw.t()), torch.cuda.synchronize)
+        rows.append(_row(f"gemm bf16 n={n} x@W^T (wgmma) vs cuBLAS bf16", flops, ours_wg,
+                         peer_nt, "cuBLAS bf16", _peak(device_name, "bfloat16")))
+        rows.append(_row(f"gemm bf16 n={n} x@W^T (mma.sync) vs cuBLAS bf16", flops, ours_tc_nt,
+                         peer_nt, "cuBLAS bf16", _peak(device_name, "bfloat16")))
     return rows
 
 
