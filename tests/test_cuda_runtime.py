@@ -255,9 +255,10 @@ def test_cuda_backend_module_imports_and_lists_missing_functions():
     for name, fn in vars(cpu_be).items():
         if callable(fn) and not name.startswith("_") and not isinstance(fn, type):
             assert callable(getattr(cuda_be, name, None)), name
-    assert "matmul" in cuda_be.NOT_IMPLEMENTED and "add" not in cuda_be.NOT_IMPLEMENTED
-    with pytest.raises(NotImplementedError, match=r"matmul: .*CUDA backend \(issue 8"):
-        cuda_be.matmul(None, None)
+    assert "avg_pool2d" in cuda_be.NOT_IMPLEMENTED and "add" not in cuda_be.NOT_IMPLEMENTED
+    assert "matmul" not in cuda_be.NOT_IMPLEMENTED and "sdpa_forward" not in cuda_be.NOT_IMPLEMENTED
+    with pytest.raises(NotImplementedError, match=r"avg_pool2d: .*CUDA backend \(issue 8"):
+        cuda_be.avg_pool2d(None, None)
     if not nf.cuda.is_built():
         with pytest.raises(RuntimeError, match="built without CUDA"):
             cuda_be.zeros((2,), np.float32)

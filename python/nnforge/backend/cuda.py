@@ -19,10 +19,13 @@ yet run on a GPU. Implemented:
 - shapes and views (cuda_shape.py): reshape, view, transpose, swap_last,
   moveaxis, broadcast_to, expand_dims, squeeze, getitem/setitem (basic
   indexing), concatenate, stack
+- matrix products (cuda_linalg.py): matmul, linear (SIMT, mma.sync tensor-core
+  and sm_90a wgmma GEMM kernels)
+- attention (cuda_attention.py): sdpa_forward, sdpa_backward, sdpa_dropout_mask
 
 Every other name of the CPU backend exists here and raises
-NotImplementedError naming itself (matmul/linear, conv, pooling, norms,
-softmax, losses, optimizer updates, rnn, attention, gather/scatter, ...).
+NotImplementedError naming itself (conv, pooling, norms, softmax, losses,
+optimizer updates, rnn, gather/scatter, ...).
 
 Arrays are created on the current device (``nf.cuda.set_device``); the
 creation functions take an extra keyword ``device=`` (an index).
@@ -35,6 +38,8 @@ from .cuda_core import *  # noqa: F401,F403
 from .cuda_core import _cuda  # noqa: F401
 from .cuda_reduce import *  # noqa: F401,F403
 from .cuda_shape import *  # noqa: F401,F403
+from .cuda_linalg import *  # noqa: F401,F403
+from .cuda_attention import *  # noqa: F401,F403
 
 name = "cuda"
 
