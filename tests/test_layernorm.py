@@ -295,3 +295,18 @@ def test_binding_errors():
         C.layer_norm_backward(x, x, m, np.zeros(4, np.float32), None, True, True, True)
     with pytest.raises(ValueError, match="mean must not be None"):
         C.layer_norm_backward(x, x, None, m, None, True, True, True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 65, 384, 1000, 4099])
+def test_forward_rows_in_pairs_equal_rows_alone(dtype, n):
+    """The forward computes two rows' statistics in one loop; each row must get the
+    same bits as when it is computed alone (else results would depend on how the
+    rows split over threads)."""
+    rng = np.random.default_rng(n)
+    x = (rng.standard_normal((9, n)) * 3 + 5).astype(dtype)
+    w, b = rng.standard_normal(n).astype(dtype), rng.standard_normal(n).astype(dtype)
+    y, mean, rstd = C.layer_norm_forward(x, w, b, 1e-5)
+    for r in range(9):
+        y1, m1, s1 = C.layer_norm_forward(x[r:r + 1].copy(), w, b, 1e-5)
+        assert np.array_equal(y[r], y1[0]) and mean[r] == m1[0] and rstd[r] == s1[0]
