@@ -14,10 +14,12 @@ void bind_config(pybind11::module_& m);
 void bind_cuda_runtime(pybind11::module_& m_cuda);
 
 // nnforge._C.cuda: gemm, gemm_kernel_for (bindings/cuda_gemm.cpp) and
-// sdpa_forward, sdpa_backward (bindings/cuda_attention.cpp); nothing in a build
-// without CUDA.
+// sdpa_forward, sdpa_backward (bindings/cuda_attention.cpp) and softmax_forward/
+// backward, layer_norm_forward/backward (bindings/cuda_norms.cpp); nothing in a
+// build without CUDA.
 void bind_cuda_gemm(pybind11::module_& m_cuda);
 void bind_cuda_attention(pybind11::module_& m_cuda);
+void bind_cuda_norms(pybind11::module_& m_cuda);
 
 // nnforge._C.cpu: erf, gelu, gelu_backward (bindings/activation.cpp).
 void bind_activation(pybind11::module_& m_cpu);

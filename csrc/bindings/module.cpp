@@ -31,4 +31,5 @@ PYBIND11_MODULE(_C, m) {
     nnforge::bind_cuda_runtime(m_cuda);
     nnforge::bind_cuda_gemm(m_cuda);
     nnforge::bind_cuda_attention(m_cuda);
+    nnforge::bind_cuda_norms(m_cuda);
 }

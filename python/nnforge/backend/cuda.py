@@ -22,9 +22,11 @@ yet run on a GPU. Implemented:
 - matrix products (cuda_linalg.py): matmul, linear (SIMT, mma.sync tensor-core
   and sm_90a wgmma GEMM kernels)
 - attention (cuda_attention.py): sdpa_forward, sdpa_backward, sdpa_dropout_mask
+- norms (cuda_norms.py): softmax, log_softmax, softmax_kernel, softmax_backward,
+  log_softmax_backward, layer_norm_forward, layer_norm_backward
 
 Every other name of the CPU backend exists here and raises
-NotImplementedError naming itself (conv, pooling, norms, softmax, losses,
+NotImplementedError naming itself (conv, pooling, batch norm, losses,
 optimizer updates, rnn, gather/scatter, ...).
 
 Arrays are created on the current device (``nf.cuda.set_device``); the
@@ -40,6 +42,7 @@ from .cuda_reduce import *  # noqa: F401,F403
 from .cuda_shape import *  # noqa: F401,F403
 from .cuda_linalg import *  # noqa: F401,F403
 from .cuda_attention import *  # noqa: F401,F403
+from .cuda_norms import *  # noqa: F401,F403
 
 name = "cuda"
 
