@@ -32,75 +32,13 @@
 
 #include "cuda/attention_common.cuh"
 #include "cuda/check.cuh"
+#include "cuda/mma_sm80.cuh"
 
 namespace nnforge {
 namespace cuda {
 namespace {
 
 constexpr int kB = 64, kWarps = 4, kLdS = kB + 8;
-
-__device__ __forceinline__ std::uint32_t smem_u32(const void* p) {
-    return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-                 "r"(bytes));
-#endif
-}
-__device__ __forceinline__ void cp_async_commit_wait_all() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::);
-    asm volatile("cp.async.wait_group 0;\n" ::);
-#endif
-}
-
-template <bool kTrans>
-__device__ __forceinline__ void ldsm_x4(std::uint32_t (&r)[4], const void* p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if (kTrans) {
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
-    } else {
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
-    }
-#endif
-}
-
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&d)[4], const std::uint32_t (&a)[4],
-                                         std::uint32_t b0, std::uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if constexpr (std::is_same<T, bf16>::value) {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    } else {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-#endif
-}
-
-template <typename T>
-__device__ __forceinline__ std::uint32_t pack2(float lo, float hi) {
-    std::uint32_t r;
-    if constexpr (std::is_same<T, bf16>::value) {
-        const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-        r = *reinterpret_cast<const std::uint32_t*>(&v);
-    } else {
-        const __half2 v = __floats2half2_rn(lo, hi);
-        r = *reinterpret_cast<const std::uint32_t*>(&v);
-    }
-    return r;
-}
 
 // 64 rows x D (row r at src + r * stride; rows >= nrows zero) into dst [64][D + 8].
 template <typename T, int D>
@@ -125,13 +63,13 @@ __device__ __forceinline__ void rows_times_tile_t(float (&acc)[8][4], const T* a
 #pragma unroll
     for (int ks = 0; ks < D / 16; ++ks) {
         std::uint32_t a[4];
-        ldsm_x4<false>(a, a_rows + (lr + (lj & 1) * 8) * LD + ks * 16 + (lj >> 1) * 8);
+        ldmatrix_x4<false>(a, a_rows + (lr + (lj & 1) * 8) * LD + ks * 16 + (lj >> 1) * 8);
 #pragma unroll
         for (int nj = 0; nj < 4; ++nj) {
             std::uint32_t r[4];
-            ldsm_x4<false>(r, b_rows + (nj * 16 + lr + (lj >> 1) * 8) * LD + ks * 16 + (lj & 1) * 8);
-            mma16816<T>(acc[2 * nj], a, r[0], r[1]);
-            mma16816<T>(acc[2 * nj + 1], a, r[2], r[3]);
+            ldmatrix_x4<false>(r, b_rows + (nj * 16 + lr + (lj >> 1) * 8) * LD + ks * 16 + (lj & 1) * 8);
+            mma<T>(acc[2 * nj], a, r[0], r[1]);
+            mma<T>(acc[2 * nj + 1], a, r[2], r[3]);
         }
     }
 }
@@ -153,9 +91,9 @@ __device__ __forceinline__ void acc_times_tile(float (&out)[D / 8][4], const flo
 #pragma unroll
         for (int dp = 0; dp < D / 16; ++dp) {
             std::uint32_t r[4];
-            ldsm_x4<true>(r, tile + (kk * 16 + lr + (lj & 1) * 8) * LD + dp * 16 + (lj >> 1) * 8);
-            mma16816<T>(out[2 * dp], a, r[0], r[1]);
-            mma16816<T>(out[2 * dp + 1], a, r[2], r[3]);
+            ldmatrix_x4<true>(r, tile + (kk * 16 + lr + (lj & 1) * 8) * LD + dp * 16 + (lj >> 1) * 8);
+            mma<T>(out[2 * dp], a, r[0], r[1]);
+            mma<T>(out[2 * dp + 1], a, r[2], r[3]);
         }
     }
 }
@@ -203,7 +141,8 @@ attn_bwd_tc_kernel(const AttnParams<T> p) {
                     sLse[threadIdx.x] = i < p.l ? p.lse[bh * p.l + i] : INFINITY;  // -> P = 0
                     sD[threadIdx.x] = i < p.l ? p.delta[bh * p.l + i] : 0.f;
                 }
-                cp_async_commit_wait_all();
+                cp_async_commit();
+                cp_async_wait<0>();
                 __syncthreads();
 
                 // S^T and dP^T for keys 16w.. x the 64 queries.
@@ -259,13 +198,13 @@ attn_bwd_tc_kernel(const AttnParams<T> p) {
 #pragma unroll
                     for (int kk = 0; kk < 4; ++kk) {
                         std::uint32_t a[4];  // stored [key][query]: k rows kk*16 + (j>>1)*8, m cols 16w + (j&1)*8
-                        ldsm_x4<true>(a, sdS + (kk * 16 + lr + (lj >> 1) * 8) * kLdS + warp * 16 + (lj & 1) * 8);
+                        ldmatrix_x4<true>(a, sdS + (kk * 16 + lr + (lj >> 1) * 8) * kLdS + warp * 16 + (lj & 1) * 8);
 #pragma unroll
                         for (int dpi = 0; dpi < 2; ++dpi) {
                             std::uint32_t r[4];  // K [key][d] = [k][n]
-                            ldsm_x4<true>(r, sK + (kk * 16 + lr + (lj & 1) * 8) * LD + c * 32 + dpi * 16 + (lj >> 1) * 8);
-                            mma16816<T>(acc[2 * dpi], a, r[0], r[1]);
-                            mma16816<T>(acc[2 * dpi + 1], a, r[2], r[3]);
+                            ldmatrix_x4<true>(r, sK + (kk * 16 + lr + (lj & 1) * 8) * LD + c * 32 + dpi * 16 + (lj >> 1) * 8);
+                            mma<T>(acc[2 * dpi], a, r[0], r[1]);
+                            mma<T>(acc[2 * dpi + 1], a, r[2], r[3]);
                         }
                     }
 #pragma unroll
@@ -283,7 +222,8 @@ attn_bwd_tc_kernel(const AttnParams<T> p) {
             }
         }
 
-        cp_async_commit_wait_all();  // K, V copies never waited for when no query tile ran
+        cp_async_commit();
+        cp_async_wait<0>();  // K, V copies never waited for when no query tile ran
 
         // dK = scale sum dS^T Q, dV = sum P^T dO for this block's keys (b, hk).
 #pragma unroll

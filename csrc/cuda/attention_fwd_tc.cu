@@ -29,81 +29,13 @@
 
 #include "cuda/attention_common.cuh"
 #include "cuda/check.cuh"
+#include "cuda/mma_sm80.cuh"
 
 namespace nnforge {
 namespace cuda {
 namespace {
 
 constexpr int kBQ = 64, kBKV = 64, kWarps = 4;
-
-__device__ __forceinline__ std::uint32_t smem_u32(const void* p) {
-    return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, int bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_u32(dst)), "l"(src),
-                 "r"(bytes));
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;\n" ::);
-#endif
-}
-__device__ __forceinline__ void cp_async_wait1() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 1;\n" ::);
-#endif
-}
-
-template <bool kTrans>
-__device__ __forceinline__ void ldsm_x4(std::uint32_t (&r)[4], const void* p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if (kTrans) {
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
-    } else {
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
-    }
-#endif
-}
-
-template <typename T>
-__device__ __forceinline__ void mma16816(float (&d)[4], const std::uint32_t (&a)[4],
-                                         std::uint32_t b0, std::uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if constexpr (std::is_same<T, bf16>::value) {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, "
-            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    } else {
-        asm volatile(
-            "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-            "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-            : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-            : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-    }
-#endif
-}
-
-// Two floats as one register of two 16-bit values, `lo` in the low half (the
-// lower column index, as the fragments want).
-template <typename T>
-__device__ __forceinline__ std::uint32_t pack2(float lo, float hi) {
-    std::uint32_t r;
-    if constexpr (std::is_same<T, bf16>::value) {
-        const __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
-        r = *reinterpret_cast<const std::uint32_t*>(&v);
-    } else {
-        const __half2 v = __floats2half2_rn(lo, hi);
-        r = *reinterpret_cast<const std::uint32_t*>(&v);
-    }
-    return r;
-}
 
 // rows x D elements (row r at src + r * stride, rows >= nrows zero) into dst [rows][D + 8].
 template <typename T, int D>
@@ -169,12 +101,12 @@ attn_fwd_tc_kernel(const AttnParams<T> p) {
                 copy_rows<T, D>(sV + ((jt + 1) & 1) * TILE, v, p.v_sr, j0 + kBKV, p.s);
             }
             cp_async_commit();  // possibly empty: group jt+1
-            cp_async_wait1();   // groups up to jt (Q with group 0) have landed
+            cp_async_wait<1>();   // groups up to jt (Q with group 0) have landed
             __syncthreads();
             if (jt == 0) {
 #pragma unroll
                 for (int ks = 0; ks < KSTEPS; ++ks) {
-                    ldsm_x4<false>(qf[ks], sQ + (warp * 16 + lr + (lj & 1) * 8) * LD + ks * 16 + (lj >> 1) * 8);
+                    ldmatrix_x4<false>(qf[ks], sQ + (warp * 16 + lr + (lj & 1) * 8) * LD + ks * 16 + (lj >> 1) * 8);
                 }
             }
             const T* tK = sK + (jt & 1) * TILE;
@@ -191,9 +123,9 @@ attn_fwd_tc_kernel(const AttnParams<T> p) {
 #pragma unroll
                 for (int nj = 0; nj < NT_S / 2; ++nj) {
                     std::uint32_t r[4];  // keys nj*16 + (j>>1)*8 .., dims ks*16 + (j&1)*8 ..
-                    ldsm_x4<false>(r, tK + (nj * 16 + lr + (lj >> 1) * 8) * LD + ks * 16 + (lj & 1) * 8);
-                    mma16816<T>(s[2 * nj], qf[ks], r[0], r[1]);
-                    mma16816<T>(s[2 * nj + 1], qf[ks], r[2], r[3]);
+                    ldmatrix_x4<false>(r, tK + (nj * 16 + lr + (lj >> 1) * 8) * LD + ks * 16 + (lj & 1) * 8);
+                    mma<T>(s[2 * nj], qf[ks], r[0], r[1]);
+                    mma<T>(s[2 * nj + 1], qf[ks], r[2], r[3]);
                 }
             }
 
@@ -251,9 +183,9 @@ attn_fwd_tc_kernel(const AttnParams<T> p) {
 #pragma unroll
                 for (int dp = 0; dp < NT_O / 2; ++dp) {
                     std::uint32_t r[4];  // keys kk*16 + (j&1)*8 .., dims dp*16 + (j>>1)*8 ..
-                    ldsm_x4<true>(r, tV + (kk * 16 + lr + (lj & 1) * 8) * LD + dp * 16 + (lj >> 1) * 8);
-                    mma16816<T>(o[2 * dp], pa, r[0], r[1]);
-                    mma16816<T>(o[2 * dp + 1], pa, r[2], r[3]);
+                    ldmatrix_x4<true>(r, tV + (kk * 16 + lr + (lj & 1) * 8) * LD + dp * 16 + (lj >> 1) * 8);
+                    mma<T>(o[2 * dp], pa, r[0], r[1]);
+                    mma<T>(o[2 * dp + 1], pa, r[2], r[3]);
                 }
             }
             __syncthreads();  // this stage may be refilled next
