@@ -96,6 +96,19 @@ __device__ __forceinline__ Acc warp_sum(Acc x) {
     return x;
 }
 
+// The SIMT kernels' tile loads: `rows` rows of `dims` elements (row r at
+// src + (row0 + r) row_stride) into dst[r * ld + d] in the compute type, rows
+// at or past nrows as zeros; the whole block cooperates.
+template <typename T, typename Acc>
+__device__ void load_rows(Acc* dst, int ld, const T* src, std::int64_t row_stride,
+                          std::int64_t row0, std::int64_t nrows, int rows, int dims) {
+    for (int idx = threadIdx.x; idx < rows * dims; idx += blockDim.x) {
+        const int r = idx / dims, d = idx % dims;
+        dst[r * ld + d] = row0 + r < nrows ? convert<Acc>(src[(row0 + r) * row_stride + d])
+                                           : Acc(0);
+    }
+}
+
 // Chunks of 32 dims a lane covers (dim d = lane + 32 c): E, Ev <= 32 * NC.
 inline int attn_chunks(int dims) { return dims <= 64 ? 2 : (dims <= 128 ? 4 : 8); }
 

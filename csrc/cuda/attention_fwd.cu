@@ -33,16 +33,6 @@ namespace {
 
 constexpr int kRows = 32, kKeys = 32, kWarps = 4, kRowsPerWarp = kRows / kWarps;
 
-template <typename T, typename Acc>
-__device__ void load_rows(Acc* dst, int ld, const T* src, std::int64_t row_stride,
-                          std::int64_t row0, std::int64_t nrows, int rows, int dims) {
-    for (int idx = threadIdx.x; idx < rows * dims; idx += blockDim.x) {
-        const int r = idx / dims, d = idx % dims;
-        dst[r * ld + d] = row0 + r < nrows ? convert<Acc>(src[(row0 + r) * row_stride + d])
-                                           : Acc(0);
-    }
-}
-
 template <typename T, int NC>
 __global__ void __launch_bounds__(128)
 attn_fwd_simt_kernel(const AttnParams<T> p) {
