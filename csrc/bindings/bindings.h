@@ -20,6 +20,14 @@ void bind_cuda_runtime(pybind11::module_& m_cuda);
 void bind_cuda_gemm(pybind11::module_& m_cuda);
 void bind_cuda_attention(pybind11::module_& m_cuda);
 void bind_cuda_norms(pybind11::module_& m_cuda);
+void bind_cuda_conv(pybind11::module_& m_cuda);  // conv2d_forward, conv2d_backward_input, conv2d_backward_weight (implicit GEMM) (bindings/cuda_conv.cpp)
+void bind_cuda_pool(pybind11::module_& m_cuda);  // max/avg/adaptive pooling forward and backward (bindings/cuda_pool.cpp)
+void bind_cuda_batchnorm(pybind11::module_& m_cuda);  // batch norm forward (train/eval) and backward (bindings/cuda_batchnorm.cpp)
+void bind_cuda_loss(pybind11::module_& m_cuda);  // cross_entropy_forward/backward, logsumexp (bindings/cuda_loss.cpp)
+void bind_cuda_optim(pybind11::module_& m_cuda);  // fused SGD/Adam/AdamW/RMSprop/Adagrad/Adadelta updates (bindings/cuda_optim.cpp)
+void bind_cuda_random(pybind11::module_& m_cuda);  // Philox counter-based random numbers (dropout masks, rand, randn) (bindings/cuda_random.cpp)
+void bind_cuda_index(pybind11::module_& m_cuda);  // gather/scatter-add/take/index_add/nonzero, cumsum/cumprod, flip/tile/pad (bindings/cuda_index.cpp)
+void bind_cuda_rnn(pybind11::module_& m_cuda);  // RNN/LSTM/GRU layer forward and backward through time (bindings/cuda_rnn.cpp)
 
 // nnforge._C.cpu: erf, gelu, gelu_backward (bindings/activation.cpp).
 void bind_activation(pybind11::module_& m_cpu);

@@ -32,4 +32,12 @@ PYBIND11_MODULE(_C, m) {
     nnforge::bind_cuda_gemm(m_cuda);
     nnforge::bind_cuda_attention(m_cuda);
     nnforge::bind_cuda_norms(m_cuda);
+    nnforge::bind_cuda_conv(m_cuda);
+    nnforge::bind_cuda_pool(m_cuda);
+    nnforge::bind_cuda_batchnorm(m_cuda);
+    nnforge::bind_cuda_loss(m_cuda);
+    nnforge::bind_cuda_optim(m_cuda);
+    nnforge::bind_cuda_random(m_cuda);
+    nnforge::bind_cuda_index(m_cuda);
+    nnforge::bind_cuda_rnn(m_cuda);
 }

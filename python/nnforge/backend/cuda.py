@@ -43,6 +43,14 @@ from .cuda_shape import *  # noqa: F401,F403
 from .cuda_linalg import *  # noqa: F401,F403
 from .cuda_attention import *  # noqa: F401,F403
 from .cuda_norms import *  # noqa: F401,F403
+from .cuda_conv import *  # noqa: F401,F403
+from .cuda_pool import *  # noqa: F401,F403
+from .cuda_batchnorm import *  # noqa: F401,F403
+from .cuda_loss import *  # noqa: F401,F403
+from .cuda_optim import *  # noqa: F401,F403
+from .cuda_random import *  # noqa: F401,F403
+from .cuda_index import *  # noqa: F401,F403
+from .cuda_rnn import *  # noqa: F401,F403
 
 name = "cuda"
 

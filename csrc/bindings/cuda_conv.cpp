@@ -1,0 +1,10 @@
+// PLACEHOLDER (session 5 wiring): binds nothing yet; the conv family's helper replaces it.
+#include <pybind11/pybind11.h>
+
+#include "bindings/bindings.h"
+
+namespace nnforge {
+
+void bind_cuda_conv(pybind11::module_&) {}
+
+}  // namespace nnforge

@@ -1,0 +1,10 @@
+// PLACEHOLDER (session 5 wiring): binds nothing yet; the optim family's helper replaces it.
+#include <pybind11/pybind11.h>
+
+#include "bindings/bindings.h"
+
+namespace nnforge {
+
+void bind_cuda_optim(pybind11::module_&) {}
+
+}  // namespace nnforge

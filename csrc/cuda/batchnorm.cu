@@ -1,0 +1,1 @@
+// PLACEHOLDER (session 5 wiring): batch norm forward (train/eval) and backward; being written.

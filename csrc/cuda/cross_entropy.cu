@@ -1,0 +1,1 @@
+// PLACEHOLDER (session 5 wiring): cross_entropy_forward/backward, logsumexp; being written.

@@ -1,0 +1,1 @@
+// PLACEHOLDER (session 5 wiring): fused SGD/Adam/AdamW/RMSprop/Adagrad/Adadelta updates; being written.

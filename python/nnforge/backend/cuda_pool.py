@@ -1,0 +1,2 @@
+"""PLACEHOLDER (session 5 wiring): the CUDA pool family; being written."""
+__all__ = []
