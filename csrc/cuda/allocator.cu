@@ -1,22 +1,25 @@
 // Caching allocator (see allocator.h for the policy).
 //
-// Bookkeeping, per device: a set of cached blocks ordered by (stream, size,
-// address), so lower_bound finds the smallest cached block of at least the
-// rounded size on the right stream. Live blocks are owned by their Allocation
-// objects; their destructor puts them back in the set. One mutex guards it
-// all (kernels run with the GIL released, so calls can come from several
-// threads). The state is never destroyed: Python may release arrays after
-// static destructors have run.
+// Bookkeeping, per device: the small pool is a set of cached blocks ordered by
+// (stream, size, address), so lower_bound finds the smallest cached block of
+// at least the rounded size on the right stream; the large pool is a
+// LargeBlocks (allocator_blocks.h: segments split into blocks, merged on free).
+// Live blocks are owned by their Allocation objects; their destructor gives
+// them back. One mutex guards it all (kernels run with the GIL released, so
+// calls can come from several threads). The state is never destroyed: Python
+// may release arrays after static destructors have run.
 #include "cuda/allocator.h"
 
 #include <cuda_runtime.h>
 
+#include <memory>
 #include <mutex>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "cuda/allocator_blocks.h"
 #include "cuda/check.cuh"
 #include "cuda/context.cuh"
 
@@ -38,16 +41,23 @@ struct Cached {
 };
 
 struct DevicePool {
-    std::set<Cached> cached;
+    std::set<Cached> cached;  // the small pool's free blocks
+    LargeBlocks large;        // the large pool's segments and free blocks
     MemoryStats stats;
+
+    void count_cached() { stats.cached_blocks = cached.size() + large.free_blocks(); }
 };
 
 struct Pools {
     std::mutex mutex;
-    std::vector<DevicePool> devices;
+    // unique_ptr: a DevicePool never moves (LargeBlocks is not copyable, and
+    // live Allocations point into it) when the vector grows.
+    std::vector<std::unique_ptr<DevicePool>> devices;
     DevicePool& at(int device) {
-        if (device >= static_cast<int>(devices.size())) devices.resize(device + 1);
-        return devices[device];
+        while (device >= static_cast<int>(devices.size())) {
+            devices.push_back(std::make_unique<DevicePool>());
+        }
+        return *devices[device];
     }
 };
 
@@ -58,15 +68,43 @@ Pools& pools() {
 
 bool is_small(std::size_t rounded) { return rounded < kSmallLimit; }
 
-// cudaFree every cached block of one device. Caller holds the mutex.
+// cudaFree every cached small block and every wholly free large segment of
+// one device. Caller holds the mutex. A block leaves the books only after its
+// cudaFree succeeded, so a throw leaves them consistent.
 void release_cached(int device, DevicePool& pool) {
     DeviceGuard guard(device);
-    for (const Cached& c : pool.cached) {
-        NNF_CUDA_CHECK(cudaFree(c.ptr), "cudaFree (releasing cached blocks)");
-        pool.stats.reserved -= c.size;
+    for (auto it = pool.cached.begin(); it != pool.cached.end();) {
+        NNF_CUDA_CHECK(cudaFree(it->ptr), "cudaFree (releasing cached blocks)");
+        pool.stats.reserved -= it->size;
+        it = pool.cached.erase(it);
     }
-    pool.cached.clear();
-    pool.stats.cached_blocks = 0;
+    pool.large.release_free_segments([&](void* ptr, std::size_t size) {
+        NNF_CUDA_CHECK(cudaFree(ptr), "cudaFree (releasing cached segments)");
+        pool.stats.reserved -= size;
+    });
+    pool.count_cached();
+}
+
+// A cached block for `rounded` bytes on `stream`, or null: small requests take
+// a small block at most twice their size; large ones the best-fitting large
+// block, split to exactly `rounded`. Caller holds the mutex.
+bool take_cached(DevicePool& pool, cudaStream_t stream, std::size_t rounded, Allocation& block) {
+    if (is_small(rounded)) {
+        auto it = pool.cached.lower_bound(Cached{stream, rounded, nullptr});
+        if (it == pool.cached.end() || it->stream != stream || it->size > 2 * rounded) {
+            return false;
+        }
+        block.ptr = it->ptr;
+        block.size = it->size;
+        pool.cached.erase(it);
+        return true;
+    }
+    LargeBlocks::Block* b = pool.large.take(stream, rounded);
+    if (b == nullptr) return false;
+    block.ptr = b->ptr;
+    block.size = b->size;  // == rounded
+    block.large = b;
+    return true;
 }
 
 }  // namespace
@@ -92,16 +130,10 @@ std::shared_ptr<Allocation> allocate(std::size_t nbytes, int device) {
     std::lock_guard<std::mutex> lock(p.mutex);
     DevicePool& pool = p.at(device);
 
-    // 1. A cached block on this stream, same pool, at most twice the size.
-    auto it = pool.cached.lower_bound(Cached{stream, rounded, nullptr});
-    if (it != pool.cached.end() && it->stream == stream && it->size <= 2 * rounded &&
-        is_small(it->size) == is_small(rounded)) {
-        block->ptr = it->ptr;
-        block->size = it->size;
-        pool.cached.erase(it);
-        pool.stats.cached_blocks = pool.cached.size();
-    } else {
-        // 2. A fresh block; on failure release the cache and retry once.
+    // 1. A cached block on this stream (see take_cached).
+    if (!take_cached(pool, stream, rounded, *block)) {
+        // 2. A fresh block (a new segment, when large); on failure release the
+        //    cache and retry once.
         DeviceGuard guard(device);
         void* ptr = nullptr;
         cudaError_t err = cudaMalloc(&ptr, rounded);
@@ -123,6 +155,15 @@ std::shared_ptr<Allocation> allocate(std::size_t nbytes, int device) {
                 nbytes, free_b);
         }
         NNF_CUDA_CHECK(err, "cudaMalloc");
+        if (!is_small(rounded)) {
+            try {
+                block->large = pool.large.add_segment(stream, ptr, rounded);
+            } catch (...) {  // host out of memory: give the device memory back
+                cudaFree(ptr);
+                throw;
+            }
+        }
+        // ptr last: from here on the Allocation's destructor returns the block
         block->ptr = ptr;
         block->size = rounded;
         pool.stats.reserved += rounded;
@@ -130,6 +171,7 @@ std::shared_ptr<Allocation> allocate(std::size_t nbytes, int device) {
             pool.stats.max_reserved = pool.stats.reserved;
         }
     }
+    pool.count_cached();
     pool.stats.allocated += block->size;
     if (pool.stats.allocated > pool.stats.max_allocated) {
         pool.stats.max_allocated = pool.stats.allocated;
@@ -142,9 +184,13 @@ Allocation::~Allocation() {
     Pools& p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
     DevicePool& pool = p.at(device);
-    pool.cached.insert(Cached{stream, size, ptr});
+    if (large != nullptr) {
+        pool.large.give_back(static_cast<LargeBlocks::Block*>(large));
+    } else {
+        pool.cached.insert(Cached{stream, size, ptr});
+    }
     pool.stats.allocated -= size;
-    pool.stats.cached_blocks = pool.cached.size();
+    pool.count_cached();
 }
 
 MemoryStats memory_stats(int device) {
@@ -157,7 +203,8 @@ void empty_cache() {
     Pools& p = pools();
     std::lock_guard<std::mutex> lock(p.mutex);
     for (int d = 0; d < static_cast<int>(p.devices.size()); ++d) {
-        if (!p.devices[d].cached.empty()) release_cached(d, p.devices[d]);
+        DevicePool& pool = *p.devices[d];
+        if (pool.stats.cached_blocks != 0) release_cached(d, pool);
     }
 }
 

@@ -5,15 +5,25 @@
 // the same device and stream reuses it. Sizes are rounded into classes:
 //   requests below 1 MiB: up to a multiple of 512 B   (the "small" pool)
 //   requests of 1 MiB or more: up to a multiple of 2 MiB  (the "large" pool)
-// A cached block serves a request of its own pool when it is at most twice the
-// rounded size (blocks are not split). Reuse is per stream: a block freed after
-// work on stream S was queued is safe to hand out again for work on S, because
-// S runs in order. Other streams would need events (not yet: nnforge issues
-// everything to one default stream per device).
+// Small pool: a cached block serves a small request when it is at most twice
+// the rounded size (small blocks are never split). Large pool: each cudaMalloc
+// is a segment of exactly the rounded size; a request takes the smallest cached
+// large block that fits and splits it, the rest (a multiple of 2 MiB) staying
+// cached; a freed large block merges with free neighbours of its segment (see
+// allocator_blocks.h). Reuse is per stream: a block freed after work on stream
+// S was queued is safe to hand out again for work on S, because S runs in
+// order. Other streams would need events (not yet: nnforge issues everything
+// to one default stream per device).
 //
+// empty_cache() and the out-of-memory retry cudaFree cached small blocks and
+// large segments that are wholly free; a segment with any block in use stays.
 // When cudaMalloc fails, the cache of that device is released and the
 // allocation retried once; a second failure throws CudaOutOfMemory (MemoryError
 // in Python) with the requested size and the device's free memory.
+//
+// Statistics: `allocated` is the sum of the rounded sizes of live blocks (a
+// split hands out exactly the rounded size), `reserved` the bytes obtained
+// from cudaMalloc and not yet returned by cudaFree.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +40,7 @@ struct Allocation {
     std::size_t requested = 0;  // the size asked for
     int device = 0;
     void* stream = nullptr;     // cudaStream_t the block is used on
+    void* large = nullptr;      // its LargeBlocks::Block in the large pool; null if small
     ~Allocation();
 };
 
@@ -40,7 +51,7 @@ struct MemoryStats {
     std::size_t max_allocated = 0;  // peak of `allocated` since the last reset
     std::size_t reserved = 0;       // bytes obtained from cudaMalloc (live + cached)
     std::size_t max_reserved = 0;
-    std::size_t cached_blocks = 0;  // blocks waiting in the cache
+    std::size_t cached_blocks = 0;  // free blocks waiting in the cache (small + large)
 };
 
 MemoryStats memory_stats(int device);

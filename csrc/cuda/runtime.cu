@@ -12,15 +12,24 @@ namespace nnforge {
 
 bool cuda_is_built() { return true; }
 
+// Asked once per process (every kernel launch checks its device index against
+// it, and cudaGetDeviceCount is a driver call). The answer cannot change
+// later: CUDA fixes the visible devices (CUDA_VISIBLE_DEVICES) when it
+// initializes, and a failure to initialize is permanent for the process. The
+// function-local static is initialized once, thread-safely (C++11), even when
+// several threads launch kernels at once.
 int cuda_device_count() {
-    int count = 0;
-    if (cudaGetDeviceCount(&count) != cudaSuccess) {
-        // No driver (cudaErrorInsufficientDriver) or no device
-        // (cudaErrorNoDevice): clear that (non-sticky) error so later calls
-        // do not see it, and report none.
-        cudaGetLastError();
-        return 0;
-    }
+    static const int count = [] {
+        int n = 0;
+        if (cudaGetDeviceCount(&n) != cudaSuccess) {
+            // No driver (cudaErrorInsufficientDriver) or no device
+            // (cudaErrorNoDevice): clear that (non-sticky) error so later calls
+            // do not see it, and report none.
+            cudaGetLastError();
+            return 0;
+        }
+        return n;
+    }();
     return count;
 }
 
