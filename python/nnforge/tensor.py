@@ -311,8 +311,11 @@ class Tensor:
 
     # ---------------------------------------------------------------- conversion
     def numpy(self, *, force: bool = False) -> np.ndarray:
-        """The data as a numpy array (shared with the tensor on the CPU)."""
+        """The data as a numpy array (shared with the tensor on the CPU).
+        ``force=True`` is ``detach().cpu().numpy()``: a host copy from any device."""
         if self.device.type != "cpu":
+            if force:
+                return self.device.backend.to_host(self.data)
             raise TypeError(f"numpy: can't convert {self.device} device type tensor to numpy. "
                             "Use Tensor.cpu() to copy the tensor to host memory first.")
         if self._requires_grad and not force:

@@ -102,7 +102,7 @@ class BertClassifier(nn.Module):
         if self.pooling == "cls":
             pooled = h[:, 0]
         else:
-            keep = from_numpy((~padding_mask.numpy()).astype(np.float32))[:, :, None]
+            keep = (~padding_mask).to(h.dtype)[:, :, None]
             pooled = (h * keep).sum(1) / keep.sum(1)
         return self.classifier(self.drop(self.pooler(pooled).tanh()))
 
@@ -115,7 +115,8 @@ def mask_tokens(ids, mask_id: int, vocab_size: int, special_ids=(), prob: float 
     regular token from [first_regular_id, vocab_size) (10%) or kept (10%); labels
     hold the original id at targets and -100 elsewhere (cross_entropy's
     ignore_index)."""
-    a = ids.numpy() if isinstance(ids, Tensor) else np.asarray(ids)
+    device = ids.device if isinstance(ids, Tensor) else None
+    a = ids.numpy(force=True) if isinstance(ids, Tensor) else np.asarray(ids)
     if a.dtype.kind not in "iu":
         raise TypeError(f"mask_tokens: ids must be integers, got {a.dtype}")
     if not 0.0 < prob < 1.0:
@@ -129,4 +130,7 @@ def mask_tokens(ids, mask_id: int, vocab_size: int, special_ids=(), prob: float 
     inputs[target & (roll < 0.8)] = mask_id
     swap = target & (roll >= 0.8) & (roll < 0.9)
     inputs[swap] = rng.integers(first_regular_id, vocab_size, size=int(swap.sum()))
-    return from_numpy(inputs), from_numpy(labels)
+    inputs, labels = from_numpy(inputs), from_numpy(labels)
+    if device is not None:  # back where the ids were (a copy unless on the CPU)
+        inputs, labels = inputs.to(device), labels.to(device)
+    return inputs, labels

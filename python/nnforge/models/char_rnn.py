@@ -57,11 +57,13 @@ class CharRNN(nn.Module):
         check_sampling("CharRNN.generate", temperature, top_k, top_p)
         was_training = self.training
         self.eval()
-        logits, state = self(tensor([list(prompt_ids)]))
+        device = self.head.weight.device
+        logits, state = self(tensor([list(prompt_ids)], device=device))
         out = []
         for _ in range(length):
-            nxt = sample_next(logits[0, -1].numpy(), temperature, top_k, top_p, generator)
+            nxt = sample_next(logits[0, -1].numpy(force=True), temperature, top_k, top_p,
+                              generator)
             out.append(nxt)
-            logits, state = self(tensor([[nxt]]), state)
+            logits, state = self(tensor([[nxt]], device=device), state)
         self.train(was_training)
         return out

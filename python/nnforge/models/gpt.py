@@ -141,7 +141,7 @@ class CausalSelfAttention(nn.Module):
             mask = None
             if t > 1:
                 allowed = np.arange(seen + t)[None, :] <= seen + np.arange(t)[:, None]
-                mask = from_numpy(allowed)
+                mask = from_numpy(allowed).to(x.device)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p,
                                                enable_gqa=gqa)
         # (B, H, T, hd) -> (B, T, H hd); for one token the memory order already matches
@@ -177,7 +177,7 @@ class CausalSelfAttention(nn.Module):
             g = self.n_head // self.n_kv_head
             k = k.unsqueeze(2).expand(b, self.n_kv_head, g, t, hd).reshape(b, self.n_head, t, hd)
         scores = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(hd))
-        future = from_numpy(np.triu(np.ones((t, t), dtype=bool), 1))
+        future = from_numpy(np.triu(np.ones((t, t), dtype=bool), 1)).to(x.device)
         return F.softmax(scores.masked_fill(future, -math.inf), dim=-1)
 
 
@@ -303,16 +303,17 @@ class GPT(nn.Module):
         fast = use_cache and gpt_decode.plain(self)
         new = []
         window = ids[-self.block_size:]
-        logits = self(tensor([window]), cache)[:, -1]
+        device = self.tok_emb.weight.device
+        logits = self(tensor([window], device=device), cache)[:, -1]
         for _ in range(max_new_tokens):
-            nxt = sample_next(logits[0].numpy(), temperature, top_k, top_p, generator)
+            nxt = sample_next(logits[0].numpy(force=True), temperature, top_k, top_p, generator)
             new.append(nxt)
             ids.append(nxt)
             if cache is not None and len(cache) < self.block_size:
                 logits = (gpt_decode.decode_step(self, [nxt], cache) if fast
-                          else self(tensor([[nxt]]), cache)[:, -1])
+                          else self(tensor([[nxt]], device=device), cache)[:, -1])
             else:
                 cache = self.new_cache() if use_cache else None
-                logits = self(tensor([ids[-self.block_size:]]), cache)[:, -1]
+                logits = self(tensor([ids[-self.block_size:]], device=device), cache)[:, -1]
         self.train(was_training)
         return new

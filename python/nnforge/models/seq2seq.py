@@ -126,13 +126,14 @@ class Seq2Seq(nn.Module):
     # ---------------------------------------------------------------- encoder
     def encode(self, src: Tensor, src_lengths) -> tuple:
         """(keys (B, S, K), mask (B, S) of real positions, decoder state s_0)."""
-        lengths = np.asarray(src_lengths.numpy() if isinstance(src_lengths, Tensor)
+        lengths = np.asarray(src_lengths.numpy(force=True) if isinstance(src_lengths, Tensor)
                              else src_lengths, dtype=np.int64)
         out, final = self.encoder(self.src_embed(src), lengths=lengths)
         h_n = final[0] if isinstance(final, tuple) else final  # (2, B, H): forward, backward
         s0 = self.bridge(cat([h_n[0], h_n[1]], -1)).tanh()
-        state = (s0, zeros(s0.shape, dtype=s0.dtype)) if self.cell_kind == "lstm" else s0
-        mask = from_numpy(np.arange(src.shape[1])[None, :] < lengths[:, None])
+        state = ((s0, zeros(s0.shape, dtype=s0.dtype, device=s0.device))
+                 if self.cell_kind == "lstm" else s0)
+        mask = from_numpy(np.arange(src.shape[1])[None, :] < lengths[:, None]).to(src.device)
         keys = self.key_proj(out) if self.attention_kind == "dot" else out
         return keys, mask, state
 
@@ -182,15 +183,15 @@ class Seq2Seq(nn.Module):
         the most likely token at every step, until every row has written EOS."""
         keys, mask, state = self.encode(src, src_lengths)
         prepared = self.prepare(keys)
-        prev = full((src.shape[0],), self.bos_id, dtype=src.dtype)
+        prev = full((src.shape[0],), self.bos_id, dtype=src.dtype, device=src.device)
         tokens, attn = [], []
         done = np.zeros(src.shape[0], dtype=bool)
         for _ in range(max_len):
             logits, state, weights = self.step(prev, state, keys, mask, prepared)
             prev = logits.argmax(-1)
-            tokens.append(prev.numpy())
+            tokens.append(prev.numpy(force=True))
             if weights is not None:
-                attn.append(weights.numpy())
+                attn.append(weights.numpy(force=True))
             done |= tokens[-1] == self.eos_id
             if done.all():
                 break
@@ -224,6 +225,7 @@ class Seq2Seq(nn.Module):
         batch = src.shape[0]
         keys, mask, state = self.encode(src, src_lengths)
         rows = np.repeat(np.arange(batch), beam)            # hypothesis row -> its source
+        rows = from_numpy(rows).to(src.device)
         keys, mask = keys[rows], mask[rows]
         state = _gather_state(state, rows)
         prepared = self.prepare(keys)
@@ -233,10 +235,10 @@ class Seq2Seq(nn.Module):
         finished = np.zeros((batch, beam), dtype=bool)
         tokens = np.zeros((batch, beam, 0), dtype=np.int64)
         attn = None
-        prev = full((batch * beam,), self.bos_id, dtype=src.dtype)
+        prev = full((batch * beam,), self.bos_id, dtype=src.dtype, device=src.device)
         for t in range(max_len):
             logits, state, weights = self.step(prev, state, keys, mask, prepared)
-            step_logp = F.log_softmax(logits, -1).numpy().astype(np.float64)
+            step_logp = F.log_softmax(logits, -1).numpy(force=True).astype(np.float64)
             vocab = step_logp.shape[-1]
             step_logp = step_logp.reshape(batch, beam, vocab)
             # A finished hypothesis has one continuation (EOS as padding), at no cost.
@@ -254,12 +256,12 @@ class Seq2Seq(nn.Module):
             finished = was_finished | (tok == self.eos_id)
             tokens = np.concatenate([tokens[b_idx, src_beam], tok[:, :, None]], axis=2)
             flat = (b_idx * beam + src_beam).reshape(-1)
-            state = _gather_state(state, flat)
+            state = _gather_state(state, from_numpy(flat).to(src.device))
             if weights is not None:
-                w = weights.numpy().reshape(batch, beam, 1, -1)
+                w = weights.numpy(force=True).reshape(batch, beam, 1, -1)
                 attn = w if attn is None else np.concatenate([attn, w], axis=2)
                 attn = attn[b_idx, src_beam]
-            prev = from_numpy(np.ascontiguousarray(tok.reshape(-1)))
+            prev = from_numpy(np.ascontiguousarray(tok.reshape(-1))).to(src.device)
             if finished.all():
                 break
         score = logp / np.maximum(length, 1) ** length_penalty
@@ -270,7 +272,7 @@ class Seq2Seq(nn.Module):
         return out_tokens, out_attn
 
 
-def _gather_state(state, rows: np.ndarray):
+def _gather_state(state, rows: Tensor):
     """The decoder state (a tensor, or a tuple for LSTM) at the given batch rows."""
     if isinstance(state, tuple):
         return tuple(s[rows] for s in state)

@@ -56,7 +56,10 @@ class ManyToOne(nn.Module):
             if lengths is None:
                 feats = out.mean(1)
             else:  # padded steps give zero outputs: divide the sum by each true length
-                n = as_tensor(np.asarray(lengths, dtype=np.float64), dtype=out.dtype)
+                if isinstance(lengths, Tensor):
+                    lengths = lengths.numpy(force=True)
+                n = as_tensor(np.asarray(lengths, dtype=np.float64), dtype=out.dtype,
+                              device=out.device)
                 feats = out.sum(1) / n.unsqueeze(1)
         else:
             feats = out.amax(1)

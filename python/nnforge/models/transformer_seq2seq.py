@@ -59,8 +59,10 @@ class TransformerSeq2Seq(nn.Module):
             emb.weight.detach()[pad_id] = 0.0
 
     def _src_padding(self, src: Tensor, src_lengths) -> Tensor:
+        if isinstance(src_lengths, Tensor):
+            src_lengths = src_lengths.numpy(force=True)
         lengths = np.asarray(src_lengths).reshape(-1, 1)
-        return from_numpy(np.arange(src.shape[1])[None, :] >= lengths)
+        return from_numpy(np.arange(src.shape[1])[None, :] >= lengths).to(src.device)
 
     def _embed(self, emb: nn.Embedding, ids: Tensor) -> Tensor:
         """Token embeddings scaled by sqrt(d_model), plus the sinusoidal positions."""
@@ -74,7 +76,7 @@ class TransformerSeq2Seq(nn.Module):
     def decode_step(self, tgt_in: Tensor, memory: Tensor, pad: Tensor) -> Tensor:
         t = tgt_in.shape[1]
         y = self._embed(self.tgt_emb, tgt_in)
-        causal = nn.Transformer.generate_square_subsequent_mask(t, dtype=y.dtype)
+        causal = nn.Transformer.generate_square_subsequent_mask(t, dtype=y.dtype, device=y.device)
         h = self.transformer.decoder(y, memory, tgt_mask=causal, tgt_is_causal=True,
                                      memory_key_padding_mask=pad)
         return self.out(h)
@@ -91,20 +93,20 @@ class TransformerSeq2Seq(nn.Module):
     def greedy(self, src: Tensor, src_lengths, max_len: int) -> tuple:
         memory, pad = self.encode(src, src_lengths)
         b = src.shape[0]
-        tokens = full((b, 1), self.bos_id, dtype=src.dtype)
+        tokens = full((b, 1), self.bos_id, dtype=src.dtype, device=src.device)
         for _ in range(max_len):
             logits = self.decode_step(tokens, memory, pad)
             nxt = logits[:, -1].argmax(-1).reshape(b, 1).to(src.dtype)
             tokens = cat([tokens, nxt], 1)
         attn = self._cross_attention(tokens[:, :-1], memory, pad)
-        return tokens[:, 1:].numpy(), attn
+        return tokens[:, 1:].numpy(force=True), attn
 
     def _cross_attention(self, tgt_in: Tensor, memory: Tensor, pad: Tensor) -> np.ndarray:
         """The last decoder layer's cross-attention weights (B, T, S), heads averaged."""
         dec = self.transformer.decoder
         t = tgt_in.shape[1]
         x = self._embed(self.tgt_emb, tgt_in)
-        causal = nn.Transformer.generate_square_subsequent_mask(t, dtype=x.dtype)
+        causal = nn.Transformer.generate_square_subsequent_mask(t, dtype=x.dtype, device=x.device)
         for layer in dec.layers[:-1]:
             x = layer(x, memory, tgt_mask=causal, memory_key_padding_mask=pad)
         last = dec.layers[-1]
@@ -114,4 +116,4 @@ class TransformerSeq2Seq(nn.Module):
         else:
             q = last.norm1(x + last._sa_block(x, causal, None, True))
         _, w = last.multihead_attn(q, memory, memory, key_padding_mask=pad, need_weights=True)
-        return w.numpy()
+        return w.numpy(force=True)

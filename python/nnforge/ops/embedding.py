@@ -16,7 +16,7 @@ import numpy as np
 from ..autograd.function import Function
 from ..autograd.grad_mode import no_grad
 from ..tensor import Tensor
-from ._util import check_tensor
+from ._util import check_tensor, same_device
 
 __all__ = ["embedding"]
 
@@ -35,19 +35,40 @@ class EmbeddingLookup(Function):
         dw = be.zeros((ctx.num_rows, dim), g.dtype)
         be.index_add(dw, be.reshape(ctx.indices, (-1,)), be.reshape(g, (-1, dim)))
         if ctx.padding_idx is not None:
-            dw[ctx.padding_idx] = 0
+            be.setitem(dw, ctx.padding_idx, 0)
         return dw, None, None
 
 
-def _renorm_(weight: Tensor, indices: np.ndarray, max_norm: float, norm_type: float) -> None:
-    rows = np.unique(indices)
+def _row_norms(be, a, p: float):
+    """The ``p``-norm of every row of ``a`` (k, D), as numpy.linalg.norm's ``ord``."""
+    a = be.absolute(a)
+    if p == float("inf"):
+        return be.amax(a, axis=1)
+    if p == float("-inf"):
+        return be.amin(a, axis=1)
+    if p == 0:
+        return be.sum(be.astype(be.not_equal(a, 0), a.dtype), axis=1)
+    if p == 2:
+        return be.sqrt(be.sum(be.multiply(a, a), axis=1))
+    return be.power(be.sum(be.power(a, p), axis=1), 1.0 / p)
+
+
+def _renorm_(weight: Tensor, indices, max_norm: float, norm_type: float) -> None:
+    """Rescales, in place, the rows of ``weight`` read by ``indices`` (a backend int
+    array) whose norm exceeds ``max_norm`` to norm max_norm (a row read twice is
+    written twice with the same value)."""
+    be = weight.device.backend
     with no_grad():
         w = weight.data
-        norms = np.linalg.norm(w[rows].astype(np.float64), ord=norm_type, axis=1)
-        big = norms > max_norm
-        if big.any():
-            scale = max_norm / (norms[big] + 1e-7)
-            w[rows[big]] = (w[rows[big]] * scale[:, None]).astype(w.dtype)
+        flat = be.reshape(indices, (-1,))
+        rows = be.take(w, flat, 0)
+        norms = _row_norms(be, be.astype(rows, np.float64), norm_type)
+        big = be.greater(norms, max_norm)
+        if bool(be.to_host(be.any(big))):
+            scale = be.where(big, be.divide(max_norm, be.add(norms, 1e-7)), 1.0)
+            new = be.astype(be.multiply(rows, be.expand_dims(scale, 1)), w.dtype)
+            at = be.broadcast_to(be.expand_dims(flat, 1), new.shape)
+            be.put_along_axis(w, at, new, 0)
             weight._bump_version()
 
 
@@ -64,6 +85,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
     """
     check_tensor(input, "embedding")
     check_tensor(weight, "embedding", "weight")
+    same_device("embedding", weight, input)
     if input.data.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be an integer tensor, got {input.dtype.name}")
     if weight.ndim != 2:
@@ -73,9 +95,13 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         raise NotImplementedError("embedding: scale_grad_by_freq and sparse gradients are not "
                                   "implemented")
     n = weight.shape[0]
-    idx = np.asarray(input.numpy())
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        bad = int(idx.min()) if idx.min() < 0 else int(idx.max())
+    be = input.device.backend
+    idx = input.data
+    lo = hi = 0
+    if idx.size:  # one host sync on a GPU (PyTorch asserts in the kernel instead)
+        lo, hi = int(be.to_host(be.amin(idx))), int(be.to_host(be.amax(idx)))
+    if lo < 0 or hi >= n:
+        bad = lo if lo < 0 else hi
         raise IndexError(f"embedding: index {bad} is out of range for an embedding of "
                          f"{n} rows (input shape {tuple(input.shape)})")
     if padding_idx is not None:
@@ -85,4 +111,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         padding_idx = padding_idx % n
     if max_norm is not None:
         _renorm_(weight, idx, float(max_norm), float(norm_type))
-    return EmbeddingLookup.apply(weight, idx.astype(np.int64, copy=False), padding_idx)
+    if idx.dtype != np.int64:
+        idx = be.astype(idx, np.int64)
+    return EmbeddingLookup.apply(weight, idx, padding_idx)

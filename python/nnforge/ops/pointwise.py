@@ -442,6 +442,7 @@ def masked_fill(input, mask, value) -> Tensor:
         if value.numel() != 1:
             raise ValueError(f"masked_fill: value must be a 0-d tensor, got shape {tuple(value.shape)}")
         value = cast_to(value, input.dtype).reshape(())
+    same_device("masked_fill", input, mask, value)
     try:
         out = Where.apply(mask, value, input)
     except ValueError:
@@ -461,7 +462,12 @@ def _compare(op, fname):
         if not isinstance(input, Tensor):
             raise TypeError(f"{op}: argument 'input' must be a Tensor, got {type(input).__name__}")
         be = input.device.backend
-        o = other.data if isinstance(other, Tensor) else other
+        o = other
+        if isinstance(other, Tensor):
+            if other.device is not input.device and other.device != input.device:
+                raise ValueError(f"{op}: expected all tensors on one device, got "
+                                 f"{input.device} and {other.device}")
+            o = other.data
         try:
             return make(getattr(be, fname)(input.data, o), input.device)
         except ValueError:

@@ -72,11 +72,12 @@ def _shape(x) -> tuple:
 
 
 def _check_lengths(lengths, steps: int, batch: int, op: str):
-    """lengths as an int64 array (batch,) with values in [0, T] (or None)."""
+    """lengths as a host int64 numpy array (batch,) with values in [0, T] (or None):
+    sequence metadata, handed to every backend's rnn_layer_forward on the host."""
     if lengths is None:
         return None
-    if isinstance(lengths, Tensor):
-        lengths = lengths.numpy()
+    if isinstance(lengths, Tensor):  # host metadata, as PyTorch keeps lengths on the CPU
+        lengths = lengths.cpu().numpy()
     arr = np.asarray(lengths)
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{op}: lengths must hold integers, got dtype {arr.dtype}")

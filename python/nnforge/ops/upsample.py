@@ -41,11 +41,13 @@ class NearestResize(Function):
     # outputs that copied (p, q).
     @staticmethod
     def forward(ctx, x, indices):
+        # ``indices``: host int64 arrays (geometry, like a shape), uploaded here.
         be = ctx.backend
         ctx.in_sizes = x.shape[x.ndim - len(indices):]
         ctx.indices = indices
+        ctx.dev_indices = tuple(be.asarray(idx) for idx in indices)
         y = x
-        for k, idx in enumerate(indices):
+        for k, idx in enumerate(ctx.dev_indices):
             y = be.take(y, idx, x.ndim - len(indices) + k)
         return y
 
@@ -54,12 +56,13 @@ class NearestResize(Function):
         be = ctx.backend
         first = g.ndim - len(ctx.indices)
         for k in reversed(range(len(ctx.indices))):
-            g = _sum_back(be, g, ctx.indices[k], ctx.in_sizes[k], first + k)
+            g = _sum_back(be, g, ctx.indices[k], ctx.dev_indices[k], ctx.in_sizes[k], first + k)
         return g, None
 
 
-def _sum_back(be, g, idx, n_in, axis):
-    """Sums g along ``axis`` over the outputs that copied each input position."""
+def _sum_back(be, g, idx, dev_idx, n_in, axis):
+    """Sums g along ``axis`` over the outputs that copied each input position
+    (``idx`` on the host, ``dev_idx`` the same as a backend array)."""
     n_out = len(idx)
     if n_out % n_in == 0 and np.array_equal(idx, np.arange(n_out) // (n_out // n_in)):
         # Enlarging by a whole factor k: outputs k*p .. k*p+k-1 copied input p.
@@ -67,7 +70,7 @@ def _sum_back(be, g, idx, n_in, axis):
         return be.sum(be.reshape(g, shape), axis=axis + 1)
     moved = be.moveaxis(g, axis, 0)
     out = be.zeros((n_in,) + moved.shape[1:], g.dtype)
-    be.index_add(out, idx, moved)
+    be.index_add(out, dev_idx, moved)
     return be.ascontiguous(be.moveaxis(out, 0, axis))
 
 
