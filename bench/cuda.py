@@ -18,6 +18,8 @@
   8, vocabulary 50304, bf16 weights and activations, loss in fp32, AdamW):
   ``nf.models.GPT`` vs the same network in PyTorch eager (bench/gpt.py's twin,
   weights copied); tokens/s, target at least equal (peer/ours >= 1).
+  While nnforge's Tensor layer has no ``nf.bfloat16``, the bf16 conv and GPT
+  rows are skipped (with that reason) and fp16 rows stand in.
 
 fp32 rows run the peer with TF32 off (cuBLAS and cuDNN), the same arithmetic
 as ours, except the GEMM row that names cuBLAS TF32. A row whose nnforge
@@ -47,10 +49,10 @@ import numpy as np
 
 # Dense peaks in TFLOP/s (NVIDIA datasheets, SXM parts; PCIe H100 scaled down).
 _PEAKS = {
-    "H100": {"float32": 67, "tf32": 495, "bfloat16": 989},
-    "H100 PCIe": {"float32": 51, "tf32": 378, "bfloat16": 756},
-    "H200": {"float32": 67, "tf32": 495, "bfloat16": 989},
-    "A100": {"float32": 19.5, "tf32": 156, "bfloat16": 312},
+    "H100": {"float32": 67, "tf32": 495, "bfloat16": 989, "float16": 989},
+    "H100 PCIe": {"float32": 51, "tf32": 378, "bfloat16": 756, "float16": 756},
+    "H200": {"float32": 67, "tf32": 495, "bfloat16": 989, "float16": 989},
+    "A100": {"float32": 19.5, "tf32": 156, "bfloat16": 312, "float16": 312},
 }
 
 
@@ -246,10 +248,19 @@ class _Tf32Off:
         b.cuda.matmul.allow_tf32, b.cudnn.allow_tf32 = self.saved
 
 
+_SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
 def _nf_dtype(name):
     """nnforge's dtype of that name, or None where the Tensor layer lacks it."""
     import nnforge as nf
     return getattr(nf, name, None)
+
+
+def _half_dtypes():
+    """bf16, as the issue asks; while nnforge's Tensor layer has no bfloat16 the
+    bf16 rows are skipped and fp16 rows (same tensor-core rate) stand in."""
+    return ("bfloat16",) if _nf_dtype("bfloat16") is not None else ("bfloat16", "float16")
 
 
 def lstm_rows(hiddens, device_name, batch=64, steps=100):
@@ -343,9 +354,9 @@ def conv_rows(batch, device_name, shapes=RESNET50_CONVS):
         x_np = rng.standard_normal((batch, cin, hw, hw)).astype(np.float32)
         w_np = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
         g_np = rng.standard_normal((batch, cout, out_hw, out_hw)).astype(np.float32)
-        for dt in ("float32", "bfloat16"):
-            name = f"conv2d {'fp32' if dt == 'float32' else 'bf16'} {label} {hw}x{hw} N{batch}"
-            peer_name = f"cuDNN {'fp32' if dt == 'float32' else 'bf16'}"
+        for dt in ("float32",) + _half_dtypes():
+            name = f"conv2d {_SHORT[dt]} {label} {hw}x{hw} N{batch}"
+            peer_name = f"cuDNN {_SHORT[dt]}"
             peer = {}
             if torch is not None:
                 tdt = getattr(torch, dt)
@@ -388,7 +399,7 @@ def conv_rows(batch, device_name, shapes=RESNET50_CONVS):
                 except TypeError as e:
                     if dt == "float32":
                         raise
-                    reason = _unavailable(e)  # our conv does not take bf16
+                    reason = _unavailable(e)  # our conv does not take this dtype
             for kind, flops in (("fwd", fwd_flops), ("fwd+bwd", 3 * fwd_flops)):
                 if kind in ours_s:
                     rows.append(_row(f"{name} {kind}", flops, ours_s[kind], peer.get(kind),
@@ -403,15 +414,17 @@ def conv_rows(batch, device_name, shapes=RESNET50_CONVS):
 GPT_VOCAB = 50304  # GPT-2's 50257 tokens padded to a multiple of 64, as nanoGPT
 
 
-def gpt_step_rows(device_name, n_layer=12, d_model=768, n_head=12, t=1024, batch=8):
+def gpt_step_rows(device_name, n_layer=12, d_model=768, n_head=12, t=1024, batch=8,
+                  dtype="bfloat16"):
     """One training step (forward, fp32 cross-entropy, backward, AdamW) of a GPT in
-    bf16: nf.models.GPT on cuda vs its PyTorch-eager twin (weights copied)."""
+    ``dtype`` (bf16): nf.models.GPT on cuda vs its PyTorch-eager twin (weights
+    copied)."""
     import nnforge as nf
     from .gpt import _torch_gpt
     torch = _torch_cuda()
     sync = nf.cuda.synchronize
     tokens = batch * t
-    name = f"gpt step bf16 L{n_layer} d{d_model} H{n_head} T{t} B{batch}"
+    name = f"gpt step {_SHORT[dtype]} L{n_layer} d{d_model} H{n_head} T{t} B{batch}"
     nf.manual_seed(0)
     ours = nf.models.GPT(GPT_VOCAB, block_size=t, n_layer=n_layer, n_head=n_head,
                          d_model=d_model)
@@ -424,7 +437,7 @@ def gpt_step_rows(device_name, n_layer=12, d_model=768, n_head=12, t=1024, batch
 
     peer_s = None
     if torch is not None:
-        tm = _torch_gpt(torch, ours).to("cuda", torch.bfloat16)
+        tm = _torch_gpt(torch, ours).to("cuda", getattr(torch, dtype))
         topt = torch.optim.AdamW(tm.parameters(), lr=1e-4)   # eager default: foreach
         tx, ty = torch.from_numpy(x_np).cuda(), torch.from_numpy(y_np).cuda()
         tce = torch.nn.functional.cross_entropy
@@ -438,12 +451,12 @@ def gpt_step_rows(device_name, n_layer=12, d_model=768, n_head=12, t=1024, batch
         del tm, topt, tx, ty
         torch.cuda.empty_cache()
 
-    bf16 = _nf_dtype("bfloat16")
-    reason = None if bf16 is not None else "nnforge has no Tensor dtype nf.bfloat16"
+    ndt = _nf_dtype(dtype)
+    reason = None if ndt is not None else f"nnforge has no Tensor dtype nf.{dtype}"
     ours_s = None
-    if bf16 is not None:
+    if ndt is not None:
         try:
-            ours.to("cuda").to(dtype=bf16)
+            ours.to("cuda").to(dtype=ndt)
             opt = nf.optim.AdamW(ours.parameters(), lr=1e-4)
             x, y = nf.from_numpy(x_np).to("cuda"), nf.from_numpy(y_np).to("cuda")
             ce = nf.nn.functional.cross_entropy
@@ -456,11 +469,11 @@ def gpt_step_rows(device_name, n_layer=12, d_model=768, n_head=12, t=1024, batch
             ours_s = _time(ours_step, sync, budget_s=3.0, max_reps=10)
         except (NotImplementedError, MemoryError) as e:   # kernels not written; batch too big
             reason = _unavailable(e)
-    peer_name = "torch eager bf16"
+    peer_name = f"torch eager {_SHORT[dtype]}"
     if ours_s is None:
         r = _skipped(name, reason, peer_s, peer_name)
     else:
-        r = _row(name, flops, ours_s, peer_s, peer_name, _peak(device_name, "bfloat16"))
+        r = _row(name, flops, ours_s, peer_s, peer_name, _peak(device_name, dtype))
         r["tokens_per_s"] = tokens / ours_s
     if peer_s is not None:
         r["peer_tokens_per_s"] = tokens / peer_s
@@ -480,7 +493,9 @@ def results() -> list:
     rows = gemm_rows(sizes, name) + attention_rows(lengths, (64, 128), name)
     rows += lstm_rows((512,) if quick else (512, 1024), name)
     rows += conv_rows(8 if quick else 32, name)
-    rows += (gpt_step_rows(name, n_layer=2, t=256, batch=4) if quick else gpt_step_rows(name))
+    gpt_shape = {"n_layer": 2, "t": 256, "batch": 4} if quick else {}
+    for dt in _half_dtypes():
+        rows += gpt_step_rows(name, dtype=dt, **gpt_shape)
     for r in rows:
         if "skipped" in r:
             print(f"bench/cuda: {r['name']}: {r['skipped']}")
