@@ -56,10 +56,13 @@ public:
         auto it = free_.lower_bound(Key{stream, size, nullptr});
         if (it == free_.end() || (*it)->stream != stream) return nullptr;
         Block* b = *it;
+        // The remainder's node first: if `new` throws, nothing has changed yet.
+        Block* rest = b->size > size
+                          ? new Block{b->ptr + size, b->size - size, stream, false, b, b->next}
+                          : nullptr;
         free_.erase(it);
         b->in_use = true;
-        if (b->size > size) {
-            Block* rest = new Block{b->ptr + size, b->size - size, stream, false, b, b->next};
+        if (rest != nullptr) {
             if (b->next != nullptr) b->next->prev = rest;
             b->next = rest;
             b->size = size;
