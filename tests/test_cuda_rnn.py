@@ -299,12 +299,13 @@ def _module_pair(cls, **kw):
 
 def _outputs(out):
     """The module's outputs as a flat list of Tensors."""
+    from nnforge.nn.utils.rnn import PackedSequence  # a NamedTuple: checked first
     flat = []
     for o in (out if isinstance(out, tuple) else (out,)):
-        if isinstance(o, tuple):
-            flat.extend(o)
-        elif hasattr(o, "data") and hasattr(o, "batch_sizes"):  # PackedSequence
+        if isinstance(o, PackedSequence):
             flat.append(o.data)
+        elif isinstance(o, tuple):
+            flat.extend(o)
         else:
             flat.append(o)
     return flat
