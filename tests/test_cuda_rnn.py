@@ -87,11 +87,13 @@ def test_layer_matches_cpu(mode, peephole, coupled, lengths, reverse, dtype):
 
 
 @needs_gpu
-@pytest.mark.parametrize("T,B,I,H", [(7, 33, 20, 65), (4, 130, 9, 129), (2, 1, 300, 31)],
-                         ids=str)
+@pytest.mark.parametrize("T,B,I,H", [(7, 33, 20, 65), (4, 130, 9, 129), (2, 1, 300, 31),
+                                     (3, 5, 16, 256)], ids=str)
 @pytest.mark.parametrize("mode,peephole,coupled", CASES, ids=IDS)
 def test_layer_sizes_across_tiles(mode, peephole, coupled, T, B, I, H):
-    """Rows, gate columns and depths on both sides of the GEMM tiles (128 / 64)."""
+    """Rows, gate columns and depths on both sides of the GEMM tiles (128 / 64); H = 256
+    (and G H = 516 for LSTM at H = 129) split the per-step products along K (split_k in
+    rnn.cu: partial products summed by add_partials_kernel)."""
     a = make_layer(mode, peephole, coupled, T=T, B=B, I=I, H=H, dtype=np.float32, seed=T + H)
     lens = np.random.default_rng(H).integers(0, T + 1, B).astype(np.int64)
     _compare_layer(mode, a, lens, coupled, reverse=B % 2 == 0)

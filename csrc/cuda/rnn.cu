@@ -25,6 +25,11 @@
 //                                       row that does not run has dG = 0)
 //     db_ih = column sums of dG, db_hh = of dG_h, dpeephole = column dots with
 //     c_{t-1} (p_i, p_f) or c_t (p_o); fixed-order sums (column_dot_kernel).
+// Split-K: a step's product has only B rows (64 in the benchmark), which the
+// SIMT GEMM's 128 x 128 tiles cover with ceil(N / 128) blocks; when that is far
+// below the multiprocessor count, K is split into S slices (split_k): one
+// batched GEMM into S partial products, then add_partials_kernel adds them in
+// order (with beta and b_hh) into the destination.
 // Everything is issued on the device's default stream; the host never waits.
 #include <stdexcept>
 #include <string>
@@ -223,6 +228,53 @@ void column_dot(const T* a, std::int64_t lda, const T* b0, const T* b1, std::int
     check_launch("rnn_column_dot", type_name<T>());
 }
 
+// The split-K factor S of a per-step product (M x N, depth K). The SIMT GEMM
+// tiles C in 128 x 128 blocks (64 x 64 for double), so a step's B = 64 rows
+// give only ceil(N / 128) blocks (4 for dh = dG W_hh at H = 512); splitting K
+// into S slices multiplies that by S, up to about one block per
+// multiprocessor, each slice at least 128 deep. S divides K.
+int split_k(std::int64_t M, std::int64_t N, std::int64_t K, bool dbl, int device) {
+    const std::int64_t tile = dbl ? 64 : 128;
+    const std::int64_t blocks = ((M + tile - 1) / tile) * ((N + tile - 1) / tile);
+    const std::int64_t sms = device_props(device).multiProcessorCount;
+    int S = 1;
+    while (S < 16 && blocks * S * 2 <= sms && K % (2 * S) == 0 && K / (2 * S) >= 128) S *= 2;
+    return S;
+}
+
+// out = (accumulate ? out : 0) + a @ b + bias for one step; a (M, K), b (K, N) 2-D
+// views with any strides, out C-contiguous (M, N), bias (N,) or null.
+//   S == 1: one GEMM with that epilogue.
+//   S > 1:  part[s] = a[:, s K/S ...] @ b[s K/S ..., :] as one batched GEMM into
+//           `part` (S M N elements), then add_partials_kernel sums the S slices
+//           in order into out (deterministic).
+template <typename T>
+void step_product(const DeviceArray& a, const DeviceArray& b, const DeviceArray* bias,
+                  bool accumulate, const DeviceArray& out, int S, const DeviceArray& part,
+                  cudaStream_t stream, int device) {
+    if (S == 1) {
+        GemmOptions o;
+        o.beta = accumulate ? 1.0 : 0.0;
+        o.bias = bias;
+        gemm(a, b, o, &out);
+        return;
+    }
+    const std::int64_t M = a.shape[0], K = a.shape[1], N = b.shape[1], Ks = K / S;
+    const std::int64_t item = static_cast<std::int64_t>(itemsize(a.dtype));
+    const DeviceArray ab = a.as_strided({S, M, Ks}, {Ks * a.strides[1], a.strides[0],
+                                                     a.strides[1]}, a.offset / item);
+    const DeviceArray bb = b.as_strided({S, Ks, N}, {Ks * b.strides[0], b.strides[0],
+                                                     b.strides[1]}, b.offset / item);
+    const DeviceArray pv = part.as_strided({S, M, N}, {M * N, N, 1}, part.offset / item);
+    gemm(ab, bb, GemmOptions{}, &pv);
+    if (M * N == 0) return;
+    rnn_k::add_partials_kernel<T><<<grid_for(M * N, kStepThreads, device), kStepThreads, 0,
+                                    stream>>>(static_cast<T*>(out.data()),
+                                              static_cast<const T*>(part.data()), S, M, N,
+                                              at_opt<T>(bias), accumulate);
+    check_launch("rnn_add_partials", type_name<T>());
+}
+
 template <typename F>
 void dispatch_f32_f64(DType dt, F&& f) {
     if (dt == DType::Float64) f(double{});
@@ -271,10 +323,11 @@ RnnForwardResult rnn_forward(const RnnLayer& L, bool save) {
         const DeviceArray gates2 = mat(gates, T * B, GH);
         gemm(mat(*L.x, T * B, d.I), mat_t(*L.w_ih, GH, d.I), proj, &gates2);
 
+        // A_t += h W_hh^T + b_hh  (GRU: gh = h W_hh^T + b_hh), split along H when small.
         const DeviceArray w_hh_t = mat_t(*L.w_hh, GH, H);  // (H, G H)
-        GemmOptions rec;  // A_t += h W_hh^T + b_hh  (GRU: gh = h W_hh^T + b_hh)
-        rec.bias = L.b_hh;
-        rec.beta = d.gru ? 0.0 : 1.0;
+        const int S = split_k(B, GH, H, d.dtype == DType::Float64, d.device);
+        DeviceArray part;
+        if (S > 1) part = DeviceArray::empty({S, B, GH}, d.dtype, d.device);
         DeviceArray gh;
         if (d.gru) gh = DeviceArray::empty({B, GH}, d.dtype, d.device);
 
@@ -288,7 +341,8 @@ RnnForwardResult rnn_forward(const RnnLayer& L, bool save) {
         if (d.gru) s.gh = at<V>(gh);
         for (std::int64_t t = 0; t < T; ++t) {
             const DeviceArray a_t = mat(gates, B, GH, t * B * GH);
-            gemm(r.h_n, w_hh_t, rec, d.gru ? &gh : &a_t);
+            step_product<V>(r.h_n, w_hh_t, L.b_hh, !d.gru, d.gru ? gh : a_t, S, part, stream,
+                            d.device);
             s.t = t;
             s.gates = at<V>(gates, t * B * GH);
             s.y = at<V>(r.y, t * B * H);
@@ -353,8 +407,10 @@ RnnBackwardResult rnn_backward(const RnnLayer& L, const DeviceArray& y, const De
 
     dispatch_f32_f64(d.dtype, [&](auto tag) {
         using V = decltype(tag);
-        GemmOptions rec;  // dh_{t-1} (next) += dG_h,t W_hh
-        rec.beta = 1.0;
+        // dh_{t-1} (next) += dG_h,t W_hh, split along G H when small.
+        const int S = split_k(B, H, GH, d.dtype == DType::Float64, d.device);
+        DeviceArray part;
+        if (S > 1) part = DeviceArray::empty({S, B, H}, d.dtype, d.device);
         StepArgs<V> s;
         s.B = B;
         s.H = H;
@@ -376,7 +432,8 @@ RnnBackwardResult rnn_backward(const RnnLayer& L, const DeviceArray& y, const De
             s.dgh = at<V>(dgh, t * B * GH);
             s.dh_next = at<V>(next);
             launch_step<V>(L, d, false, s, stream);
-            gemm(mat(dgh, B, GH, t * B * GH), *L.w_hh, rec, &next);
+            step_product<V>(mat(dgh, B, GH, t * B * GH), *L.w_hh, nullptr, true, next, S, part,
+                            stream, d.device);
             std::swap(carry, next);
         }
         r.dh0 = carry;

@@ -235,6 +235,24 @@ __global__ void column_dot_kernel(const T* __restrict__ a, std::int64_t lda,
     }
 }
 
+// ---- split-K reduction of the per-step recurrent GEMM (see rnn.cu):
+//   dst[i] = (accumulate ? dst[i] : 0) + sum_{s < S} part[s n + i] + bias[i % cols]
+// over the n = rows * cols elements of a C-contiguous (rows, cols) dst; the S
+// partial products are added in order s = 0 .. S-1 (deterministic).
+template <typename T>
+__global__ void add_partials_kernel(T* __restrict__ dst, const T* __restrict__ part, int S,
+                                    std::int64_t rows, std::int64_t cols,
+                                    const T* __restrict__ bias, bool accumulate) {
+    const std::int64_t n = rows * cols;
+    for (std::int64_t idx = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+         idx < n; idx += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+        T v = accumulate ? dst[idx] : T(0);
+        for (int s = 0; s < S; ++s) v += part[s * n + idx];
+        if (bias) v += bias[idx % cols];
+        dst[idx] = v;
+    }
+}
+
 // ---- per-row time reversal of a C-contiguous (T, B, F) array:
 //   out[t, b, :] = a[src, b, :], src = L - 1 - t for t < L else t, L = clamp(lengths[b], 0, T)
 template <typename T>
