@@ -1,11 +1,13 @@
 """CUDA backend, shape and view functions: reshape, transpose, broadcast_to,
-expand_dims, squeeze, moveaxis, swap_last, view, basic indexing (getitem /
-setitem with ints, slices with positive steps, None and Ellipsis),
+expand_dims, squeeze, moveaxis, swap_last, view, getitem / setitem,
 concatenate and stack.
 
-Views are metadata only (``DeviceArray.as_strided`` over the same storage);
-strides are never negative, so a negative-step slice or ``flip`` needs a copy
-kernel that is not written yet (NotImplementedError).
+Views are metadata only (``DeviceArray.as_strided`` over the same storage).
+Basic indexing (ints, slices with positive steps, None, Ellipsis) gives a
+view. Everything else goes to cuda_index.py: integer arrays and boolean
+masks (numpy's advanced indexing: a copy, through the gather/put kernels),
+and negative slice steps (device strides are never negative, so the result
+is a flipped copy, and assignment writes a flipped copy of the value).
 """
 from __future__ import annotations
 
@@ -178,15 +180,15 @@ def squeeze(a, axis=None):
 
 
 def _basic_index(a, index):
-    """(shape, strides, element offset) of a[index] for basic indexing."""
+    """(shape, strides, element offset) of a[index] for basic indexing, or None when
+    the index needs cuda_index (arrays, masks, bools, negative slice steps)."""
     if not isinstance(index, tuple):
         index = (index,)
     for k in index:
         if not (k is None or k is Ellipsis or isinstance(k, slice) or hasattr(k, "__index__")) \
-                or isinstance(k, bool) or hasattr(k, "shape") and getattr(k, "ndim", 0) > 0:
-            raise NotImplementedError("getitem: the CUDA backend supports basic indexing (ints, "
-                                      "slices, None, ...) only; advanced indexing is not yet "
-                                      "implemented (CUDA backend, issue 8, in progress)")
+                or isinstance(k, bool) or hasattr(k, "shape") and getattr(k, "ndim", 0) > 0 \
+                or hasattr(k, "dtype_name"):
+            return None
     used = builtins.sum(1 for k in index if k is not None and k is not Ellipsis)
     if used > a.ndim:
         raise IndexError(f"too many indices for array: array is {a.ndim}-dimensional, "
@@ -206,8 +208,7 @@ def _basic_index(a, index):
         if isinstance(k, slice):
             start, stop, step = k.indices(size)
             if step < 0:
-                raise NotImplementedError("getitem: negative slice steps are not yet implemented "
-                                          "in the CUDA backend (issue 8, in progress)")
+                return None
             n = builtins.max(0, (stop - start + step - 1) // step)
             if n:
                 offset += start * st
@@ -223,12 +224,23 @@ def _basic_index(a, index):
 
 
 def getitem(a, index):
-    shape, strides, offset = _basic_index(a, index)
+    """numpy's a[index]: a view for basic indices, a copy otherwise (cuda_index)."""
+    basic = _basic_index(a, index)
+    if basic is None:
+        from .cuda_index import advanced_getitem
+        return advanced_getitem(a, index)
+    shape, strides, offset = basic
     return _strided(a, shape, strides, offset)
 
 
 def setitem(a, index, value):
-    copyto(getitem(a, index), value)
+    """numpy's a[index] = value (in place), value broadcast and cast to a's dtype."""
+    basic = _basic_index(a, index)
+    if basic is None:
+        from .cuda_index import advanced_setitem
+        advanced_setitem(a, index, value)
+        return
+    copyto(_strided(a, *basic), value)
 
 
 def concatenate(arrays, axis=0):
