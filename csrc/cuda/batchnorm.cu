@@ -595,6 +595,9 @@ void batch_norm_update_running_(const DeviceArray& running, const DeviceArray& s
     }
     const long long C = running.shape[0];
     if (C == 0) return;
+    if (C > 1 && running.strides[0] == 0) {  // a broadcast view: every element is one
+        fail(op, "running " + running.describe() + " is a broadcast view (stride 0)");
+    }
     DeviceGuard guard(running.device);
     cudaStream_t stream = default_stream(running.device);
     const int grid = capped_grid(ceil_div(C, kThreads));
