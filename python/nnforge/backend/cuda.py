@@ -81,6 +81,6 @@ def _missing_names():
 
 
 NOT_IMPLEMENTED = tuple(_missing_names())
-for _name in NOT_IMPLEMENTED:
-    globals()[_name] = _not_yet(_name)
-del _name
+for _fn_name in NOT_IMPLEMENTED:
+    globals()[_fn_name] = _not_yet(_fn_name)
+globals().pop("_fn_name", None)  # absent when nothing is missing
