@@ -83,7 +83,7 @@ def _as_array(name: str, value) -> np.ndarray:
     to the host; numpy arrays are taken as they are)."""
     from ..tensor import Tensor
     if isinstance(value, Tensor):
-        return value.detach().numpy()
+        return value.numpy(force=True)  # detached; a host copy from a device
     if isinstance(value, np.ndarray):
         return value
     raise TypeError(f"save_file: the value of {name!r} is a {type(value).__name__}; expected an "

@@ -303,7 +303,7 @@ class GPT(nn.Module):
         fast = use_cache and gpt_decode.plain(self)
         new = []
         window = ids[-self.block_size:]
-        device = self.tok_emb.weight.device
+        device = next(iter(self.parameters())).device  # self may be a wrapper (nf.peft)
         logits = self(tensor([window], device=device), cache)[:, -1]
         for _ in range(max_new_tokens):
             nxt = sample_next(logits[0].numpy(force=True), temperature, top_k, top_p, generator)

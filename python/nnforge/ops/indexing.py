@@ -4,13 +4,18 @@ index_select, gather, scatter_add, masked_select, nonzero, one_hot.
 Basic indexing (ints, slices, None, ...) returns a view; advanced indexing
 copies. The backward of any gather-like op scatters the gradient back with
 repeated indices summed (``index_add``).
+
+One integer index array along one dim (``x[idx]``, ``x[:, idx]``,
+``index_select``) runs as the backend's ``take`` along that axis, which every
+device has; other advanced indices go to ``getitem`` with the arrays (numpy's
+fancy indexing on the CPU; the CUDA backend's getitem does basic indexing only).
 """
 from __future__ import annotations
 
 from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import Tensor
-from ._util import cast_to, check_tensor, make, wrap_dim
+from ._util import cast_to, check_tensor, make, same_device, wrap_dim
 
 
 def _is_basic(index) -> bool:
@@ -28,7 +33,10 @@ def _convert_index(index, be, device, op):
     for i in items:
         if isinstance(i, Tensor):
             if i.device != device:
-                raise ValueError(f"{op}: index is on {i.device} but the tensor is on {device}")
+                if i.device.type != "cpu":  # CPU indices are moved, as PyTorch does
+                    raise ValueError(f"{op}: index is on {i.device} but the tensor is on "
+                                     f"{device}")
+                i = i.to(device)
             if i.data.dtype.kind not in "iub":
                 raise IndexError(f"{op}: tensors used as indices must be integer or bool, "
                                  f"got {i.dtype.name}")
@@ -81,12 +89,82 @@ class IndexGather(IndexView):
         return gx, None
 
 
+class IndexTake(Function):
+    """x[..., idx, ...] for one integer index array along ``axis`` (the other dims
+    whole): y = take(x, idx, axis); dx sums g into the rows idx named."""
+
+    @staticmethod
+    def forward(ctx, x, idx, axis):
+        ctx.meta = (x.shape, x.dtype, idx, axis)
+        return ctx.backend.take(x, idx, axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        be = ctx.backend
+        shape, dt, idx, axis = ctx.meta
+        m = idx.ndim
+        if axis == 0:
+            gx = be.zeros(shape, dt)
+            be.index_add(gx, idx, g)
+            return gx, None, None
+        # the index dims of g to the front, then scatter rows of a (n, rest...) array
+        g = be.moveaxis(g, tuple(range(axis, axis + m)), tuple(range(m)))
+        rest = shape[:axis] + shape[axis + 1:]
+        gx = be.zeros((shape[axis],) + rest, dt)
+        be.index_add(gx, idx, g)
+        return be.ascontiguous(be.moveaxis(gx, 0, axis)), None, None
+
+
+def _take_axis(index, ndim: int):
+    """(axis, array) when ``index`` (converted) is one integer array with only whole
+    slices (and at most one Ellipsis) around it; else None."""
+    arrays = [i for i, k in enumerate(index) if hasattr(k, "dtype")]
+    if len(arrays) != 1 or index[arrays[0]].dtype.kind not in "iu":
+        return None
+    pos = arrays[0]
+    ell = sum(1 for k in index if k is Ellipsis)
+    used = len(index) - ell  # the dims the index names (the array and whole slices)
+    if ell > 1 or used > ndim:
+        return None
+    axis = 0
+    for i, k in enumerate(index):
+        if k is Ellipsis:
+            if i < pos:
+                axis += ndim - used
+        elif i != pos and not (isinstance(k, slice) and k == slice(None)):
+            return None
+        elif i < pos:
+            axis += 1
+    return axis, index[pos]
+
+
+def _mask_take(x: Tensor, mask):
+    """x[mask] for a bool array ``mask`` over x's leading dims, as take along dim 0 of
+    x with those dims flattened, at the positions nonzero(mask) (a backend array)."""
+    from .shape import reshape
+    k = mask.ndim
+    if tuple(mask.shape) != tuple(x.shape[:k]):
+        raise IndexError(f"index: the boolean mask of shape {tuple(mask.shape)} does not match "
+                         f"the indexed tensor of shape {tuple(x.shape)} in its leading dims")
+    be = x.device.backend
+    rows = be.astype(be.nonzero(be.reshape(mask, (-1,)))[0], "int64")
+    return IndexTake.apply(reshape(x, (-1,) + tuple(x.shape[k:])), rows, 0)
+
+
 def getitem(x: Tensor, index) -> Tensor:
     be = x.device.backend
     basic = _is_basic(index)
+    take = None
     if not basic:
         index = _convert_index(index, be, x.device, "index")
+        take = _take_axis(index, x.ndim)
+        if (take is None and x.device.type != "cpu" and x.ndim and len(index) == 1
+                and getattr(index[0], "dtype", None) == _dt.bool_.np):
+            # a device's getitem does basic indexing only (numpy does this in one call)
+            return _mask_take(x, index[0])
     try:
+        if take is not None:
+            return IndexTake.apply(x, take[1], take[0])
         return (IndexView if basic else IndexGather).apply(x, index)
     except IndexError as e:
         raise IndexError(f"index: {e} (indexing a tensor of shape {tuple(x.shape)})") from None
@@ -115,10 +193,36 @@ class IndexPut(Function):
         return gx, None, gv
 
 
+def _mask_fill(x: Tensor, mask, value) -> bool:
+    """x[mask] = value for a bool array ``mask`` over x's leading dims and a scalar
+    value, as x = where(mask, value, x); False when the case is another one."""
+    if isinstance(value, Tensor):
+        if value.numel() != 1:
+            return False
+        value = cast_to(value, x.dtype).reshape(())
+    elif isinstance(value, (int, float, bool)):
+        value = Tensor._make(x.device.backend.full((), value, x.data.dtype), x.device, False)
+    else:
+        return False
+    k = mask.ndim
+    if tuple(mask.shape) != tuple(x.shape[:k]):
+        raise IndexError(f"index_put: the boolean mask of shape {tuple(mask.shape)} does not "
+                         f"match the tensor of shape {tuple(x.shape)} in its leading dims")
+    from .pointwise import where
+    be = x.device.backend
+    cond = make(be.reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - k)), x.device)
+    x._inplace("index_put", lambda src, v: where(cond, v, src), value)
+    return True
+
+
 def setitem(x: Tensor, index, value) -> None:
     be = x.device.backend
     if not _is_basic(index):
         index = _convert_index(index, be, x.device, "index_put")
+        if (x.device.type != "cpu" and len(index) == 1
+                and getattr(index[0], "dtype", None) == _dt.bool_.np
+                and _mask_fill(x, index[0], value)):
+            return  # a device's setitem does basic indexing only
     if isinstance(value, Tensor):
         value = cast_to(value, x.dtype)
     elif not isinstance(value, (int, float, bool)):
@@ -139,14 +243,17 @@ def setitem(x: Tensor, index, value) -> None:
 def index_select(input, dim, index) -> Tensor:
     check_tensor(input, "index_select")
     check_tensor(index, "index_select", "index")
+    same_device("index_select", input, index)
     if index.ndim > 1 or index.data.dtype.kind not in "iu":
         raise IndexError(f"index_select: index must be a 1-D integer tensor, got shape "
                          f"{tuple(index.shape)} and dtype {index.dtype.name}")
     d = wrap_dim(dim, input.ndim, "index_select")
     n = input.shape[d] if input.ndim else 1
     _check_range(index, n, "index_select", input, d)
-    idx = (slice(None),) * d + (index.data.reshape(-1),)
-    return IndexGather.apply(input, idx)
+    flat = index.device.backend.reshape(index.data, (-1,))
+    if input.ndim == 0:
+        return IndexGather.apply(input, (flat,))
+    return IndexTake.apply(input, flat, d)
 
 
 def _check_range(index, n, op, input, d):
@@ -155,7 +262,7 @@ def _check_range(index, n, op, input, d):
     if index.numel() == 0:
         return
     be = index.device.backend
-    lo, hi = int(be.amin(index.data)), int(be.amax(index.data))
+    lo, hi = int(be.to_host(be.amin(index.data))), int(be.to_host(be.amax(index.data)))
     if lo < 0 or hi >= n:
         bad = hi if hi >= n else lo
         raise IndexError(f"{op}: index {bad} is out of bounds for dimension {d} with size {n} "
@@ -200,6 +307,7 @@ def gather(input, dim, index) -> Tensor:
     check_tensor(input, "gather")
     check_tensor(index, "gather", "index")
     d = wrap_dim(dim, input.ndim, "gather")
+    same_device("gather", input, index)
     _check_gather_shapes("gather", input, d, index)
     return Gather.apply(input, d, index.data)
 
@@ -233,6 +341,7 @@ def scatter_add(input, dim, index, src) -> Tensor:
     check_tensor(index, "scatter_add", "index")
     check_tensor(src, "scatter_add", "src")
     d = wrap_dim(dim, input.ndim, "scatter_add")
+    same_device("scatter_add", input, index, src)
     _check_gather_shapes("scatter_add", input, d, index, src)
     return ScatterAdd.apply(input, d, index.data, cast_to(src, input.dtype))
 
@@ -281,8 +390,8 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
     be = tensor.device.backend
     if tensor.numel() == 0 and num_classes < 0:
         raise ValueError("one_hot: cannot infer num_classes from an empty tensor")
-    lo = int(be.amin(tensor.data)) if tensor.numel() else 0
-    hi = int(be.amax(tensor.data)) if tensor.numel() else -1
+    lo = int(be.to_host(be.amin(tensor.data))) if tensor.numel() else 0
+    hi = int(be.to_host(be.amax(tensor.data))) if tensor.numel() else -1
     if num_classes < 0:
         num_classes = hi + 1
     if lo < 0 or hi >= num_classes:
@@ -291,8 +400,8 @@ def one_hot(tensor, num_classes=-1) -> Tensor:
                          f"(input shape {tuple(tensor.shape)})")
     out = be.zeros(tuple(tensor.shape) + (num_classes,), "int64")
     flat = be.reshape(out, (-1, num_classes))
-    rows = be.arange(0, flat.shape[0], 1, "int64")
-    be.setitem(flat, (rows, be.reshape(tensor.data, (-1,))), 1)
+    labels = be.reshape(be.astype(tensor.data, "int64"), (-1, 1))
+    be.put_along_axis(flat, labels, be.ones(labels.shape, "int64"), 1)
     return make(out, tensor.device)
 
 

@@ -231,8 +231,8 @@ def pow(input, exponent) -> Tensor:
     a, b = _operands("pow", input, exponent)
     if a.data.dtype.kind in "iu":
         be = a.device.backend
-        bd = b.data if isinstance(b, Tensor) else b
-        if bool(be.any(be.less(bd, 0))):
+        if (bool(be.to_host(be.any(be.less(b.data, 0)))) if isinstance(b, Tensor)
+                else b < 0):
             raise ValueError("pow: integers to negative integer powers are not allowed; "
                              "use a floating point base")
     return _binary(Pow, "pow", a, b)
@@ -507,4 +507,4 @@ def allclose(input, other, rtol=1e-5, atol=1e-8, equal_nan=False) -> bool:
     close = be.where(finite, close, be.equal(a, b))
     if equal_nan:
         close = be.logical_or(close, be.logical_and(be.isnan(a), be.isnan(b)))
-    return bool(be.all(close))
+    return bool(be.to_host(be.all(close)))

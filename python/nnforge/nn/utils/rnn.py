@@ -10,7 +10,8 @@ sequences have a step t. For lengths (3, 1, 2) sorted to (3, 2, 1):
     batch_sizes = [3, 2, 1]
 
 ``sorted_indices`` maps sorted positions to the caller's order and
-``unsorted_indices`` back (None when the batch came sorted). Packing and
+``unsorted_indices`` back (None when the batch came sorted); as in PyTorch they
+live on ``data``'s device and ``batch_sizes`` on the CPU. Packing and
 unpacking are gathers, so gradients flow through both. nnforge's recurrent
 layers also take the padded batch with ``lengths=`` directly.
 """
@@ -38,15 +39,15 @@ class PackedSequence(NamedTuple):
 
     def lengths(self) -> np.ndarray:
         """The lengths in the caller's (unsorted) order, as int64 numpy."""
-        sizes = self.batch_sizes.numpy()
+        sizes = self.batch_sizes.numpy(force=True)
         sorted_lengths = (sizes[None, :] > np.arange(int(sizes[0]))[:, None]).sum(1)
         if self.unsorted_indices is None:
             return sorted_lengths
-        return sorted_lengths[self.unsorted_indices.numpy()]
+        return sorted_lengths[self.unsorted_indices.numpy(force=True)]
 
 
 def _lengths_array(lengths, batch: int, steps: int, op: str) -> np.ndarray:
-    arr = np.asarray(lengths.numpy() if isinstance(lengths, Tensor) else lengths)
+    arr = np.asarray(lengths.numpy(force=True) if isinstance(lengths, Tensor) else lengths)
     if arr.ndim != 1 or arr.dtype.kind not in "iu" and not (arr.size == 0):
         raise ValueError(f"{op}: lengths must be a 1-D sequence of ints, got {arr!r}")
     arr = arr.astype(np.int64)
@@ -89,8 +90,8 @@ def pack_padded_sequence(input: Tensor, lengths, batch_first: bool = False,
     data = _gather_packed(input, batch_sizes, order)
     sorted_idx = unsorted_idx = None
     if order is not None:
-        sorted_idx = from_numpy(order.astype(np.int64))
-        unsorted_idx = from_numpy(np.argsort(order).astype(np.int64))
+        sorted_idx = from_numpy(order.astype(np.int64)).to(input.device)
+        unsorted_idx = from_numpy(np.argsort(order).astype(np.int64)).to(input.device)
     return PackedSequence(data, from_numpy(batch_sizes.astype(np.int64)), sorted_idx,
                           unsorted_idx)
 
@@ -104,15 +105,15 @@ def _gather_packed(padded: Tensor, batch_sizes: np.ndarray, order) -> Tensor:
     src_batch = np.arange(batch) if order is None else np.asarray(order)
     rows = np.concatenate([t * batch + src_batch[:n] for t, n in enumerate(batch_sizes)])
     flat = reshape(padded, (steps * batch,) + tuple(padded.shape[2:]))
-    return index_select(flat, 0, from_numpy(rows.astype(np.int64)))
+    return index_select(flat, 0, from_numpy(rows.astype(np.int64)).to(padded.device))
 
 
 def repack_like(padded: Tensor, like: PackedSequence) -> PackedSequence:
     """A time-major padded batch (T, B, *) in the caller's batch order, packed
     with ``like``'s batch sizes and order: how a recurrent layer returns its
     output for a PackedSequence input."""
-    sizes = like.batch_sizes.numpy()
-    order = None if like.sorted_indices is None else like.sorted_indices.numpy()
+    sizes = like.batch_sizes.numpy(force=True)
+    order = None if like.sorted_indices is None else like.sorted_indices.numpy(force=True)
     return PackedSequence(_gather_packed(padded, sizes, order), like.batch_sizes,
                           like.sorted_indices, like.unsorted_indices)
 
@@ -124,7 +125,7 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     op = "pad_packed_sequence"
     if not isinstance(sequence, PackedSequence):
         raise TypeError(f"{op}: expected a PackedSequence, got {type(sequence).__name__}")
-    data, sizes = sequence.data, sequence.batch_sizes.numpy().astype(np.int64)
+    data, sizes = sequence.data, sequence.batch_sizes.numpy(force=True).astype(np.int64)
     batch, steps = int(sizes[0]), len(sizes)
     if total_length is not None:
         if total_length < steps:
@@ -138,10 +139,10 @@ def pad_packed_sequence(sequence: PackedSequence, batch_first: bool = False,
     for t, n in enumerate(sizes):
         index[t, :n] = offsets[t] + np.arange(n)
     if sequence.unsorted_indices is not None:
-        index = index[:, sequence.unsorted_indices.numpy()]
-    filler = zeros((1,) + tuple(data.shape[1:]), dtype=data.dtype) + padding_value
-    source = cat([data, filler], 0)
-    padded = index_select(source, 0, from_numpy(index.reshape(-1)))
+        index = index[:, sequence.unsorted_indices.numpy(force=True)]
+    filler = zeros((1,) + tuple(data.shape[1:]), dtype=data.dtype, device=data.device)
+    source = cat([data, filler + padding_value], 0)
+    padded = index_select(source, 0, from_numpy(index.reshape(-1)).to(data.device))
     padded = reshape(padded, (steps, batch) + tuple(data.shape[1:]))
     if batch_first:
         padded = transpose(padded, 0, 1)

@@ -93,7 +93,8 @@ def summary(model: Module, input, *, dtype=None, device=None, batch_dim: int | N
 
     ``input`` is an example input tensor, an input shape (the full shape, batch
     dim included; filled with random values of ``dtype``, default the default
-    float dtype) or a list of those for a model with several inputs. FLOPs per
+    float dtype, on ``device``, default the model's) or a list of those for a
+    model with several inputs. FLOPs per
     sample divide the total by the size of ``batch_dim`` of the first input
     (``batch_dim=None``: the input is one sample).
 
@@ -114,6 +115,9 @@ def summary(model: Module, input, *, dtype=None, device=None, batch_dim: int | N
     """
     if not isinstance(model, Module):
         raise TypeError(f"summary: model must be an nn.Module, got {type(model).__name__}")
+    if device is None:  # where the model's weights are
+        first = next(iter(model.parameters()), None)
+        device = None if first is None else first.device
     inputs = _example_inputs(input, dtype, device)
 
     rows = []  # [name, module, own params, output text, flops]
