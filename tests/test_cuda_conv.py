@@ -303,9 +303,6 @@ def test_nn_conv_transpose2d_cuda_vs_cpu(kwargs, x_shape):
 
 
 @needs_gpu
-@pytest.mark.xfail(strict=True, reason="ops/conv.py ConvTranspose2d.backward slices the input "
-                   "gradient with gx[:, :, :h, :wd], which a CUDA DeviceArray does not support "
-                   "(needs be.getitem); remove this mark once the op uses it")
 def test_nn_conv_transpose2d_output_padding_past_stride():
     """output_padding >= stride (allowed when < dilation): the input gradient's
     forward conv gives extra rows that the op cuts off."""

@@ -65,7 +65,8 @@ class ConvTranspose2d(Function):
             gx = be.conv2d_forward(g, w, None, stride, padding, dilation, groups)
             h, wd = x.shape[2:]
             if gx.shape[2:] != (h, wd):  # output_padding >= stride (< dilation): extra rows
-                gx = be.ascontiguous(gx[:, :, :h, :wd])
+                gx = be.ascontiguous(be.getitem(gx, (slice(None), slice(None), slice(0, h),
+                                                     slice(0, wd))))
         if ctx.needs_input_grad[1]:
             gw, _ = be.conv2d_backward_weight(g, x, w.shape[2:], stride, padding, dilation,
                                               groups, True, False)
