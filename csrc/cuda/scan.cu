@@ -142,7 +142,7 @@ void launch_scan(const DeviceArray& x, const DeviceArray& y, long long outer, lo
 DeviceArray scan_lines(const DeviceArray& x, std::int64_t outer, std::int64_t n,
                        std::int64_t inner, bool prod) {
     const char* op = prod ? "cuda.cumprod" : "cuda.cumsum";
-    if (!x.is_contiguous() || outer < 0 || n < 0 || inner < 0 || outer * n * inner != x.numel()) {
+    if ((x.numel() != 0 && !x.is_contiguous()) || outer < 0 || n < 0 || inner < 0 || outer * n * inner != x.numel()) {
         throw std::invalid_argument(std::string(op) + ": expected a C-contiguous array of " +
                                     std::to_string(outer) + " x " + std::to_string(n) + " x " +
                                     std::to_string(inner) + " elements, got " + x.describe());

@@ -518,6 +518,8 @@ def _scan(a, axis, prod, op):
         a, axis = reshape(a, (-1,)), 0
     axis = _axis(axis, a.ndim, op)
     work, result = _scan_dtypes(a, op)
+    if a.size == 0:
+        return _cuda().DeviceArray.empty(list(a.shape), result, a.device)
     x = ascontiguous(_astype(a, work))
     shape = tuple(x.shape)
     outer, n, inner = _prod(shape[:axis]), shape[axis], _prod(shape[axis + 1:])
