@@ -10,14 +10,27 @@ a device raise RuntimeError.
 """
 from __future__ import annotations
 
+import threading
+
+import numpy as np
+
 from . import _C
 
 __all__ = ["is_built", "is_available", "device_count", "current_device", "set_device",
-           "get_device_name", "synchronize", "manual_seed", "manual_seed_all", "initial_seed",
+           "get_device_name", "synchronize", "manual_seed", "manual_seed_all", "seed", "seed_all",
+           "initial_seed", "get_rng_state", "set_rng_state",
            "memory_allocated", "max_memory_allocated", "memory_reserved", "max_memory_reserved",
            "memory_stats", "empty_cache", "reset_peak_memory_stats"]
 
-_seed = 0  # the seed of the counter-based (Philox) RNG the CUDA kernels will use
+# The CUDA generator: a Philox4x32-10 stream (csrc/cuda/philox.cuh) at position
+# (seed, offset). Every sampling kernel reads it and the offset advances by the
+# 32-bit draws the kernel used (rounded up to 4), so no two calls share a Philox
+# counter. One stream serves every device (the counters, not the device, keep
+# calls apart).
+_U64 = (1 << 64) - 1
+_seed = 0
+_offset = 0
+_lock = threading.Lock()
 
 
 def is_built() -> bool:
@@ -81,16 +94,67 @@ def synchronize(device=None) -> None:
 
 
 def manual_seed(seed: int) -> None:
-    """Seeds the GPU random streams (dropout, rand); a no-op without a GPU, as in PyTorch."""
-    global _seed
-    _seed = int(seed) & 0xFFFF_FFFF_FFFF_FFFF
+    """Seeds the GPU random stream (dropout, rand, randn, bernoulli on a CUDA device) and
+    rewinds it to its start; harmless without a GPU, as in PyTorch."""
+    global _seed, _offset
+    with _lock:
+        _seed = int(seed) & _U64
+        _offset = 0
 
 
 manual_seed_all = manual_seed
 
 
+def seed() -> int:
+    """Seeds the GPU random stream from fresh entropy; returns the new seed."""
+    new = int(np.random.SeedSequence().entropy) % (1 << 63)
+    manual_seed(new)
+    return new
+
+
+seed_all = seed
+
+
 def initial_seed() -> int:
     return _seed
+
+
+def get_rng_state(device=None):
+    """The GPU generator's state as a uint8 tensor of 16 bytes: the seed and the
+    stream offset, little-endian uint64 each (``device`` is accepted for PyTorch's
+    signature; one stream serves all devices)."""
+    from .ops.creation import from_numpy
+    with _lock:
+        raw = np.array([_seed, _offset], dtype="<u8")
+    return from_numpy(raw.view(np.uint8).copy())
+
+
+def set_rng_state(new_state, device=None) -> None:
+    """Restores a state from ``get_rng_state`` (a tensor, numpy array or bytes of 16 bytes)."""
+    global _seed, _offset
+    from .tensor import Tensor
+    if isinstance(new_state, Tensor):
+        raw = new_state.numpy(force=True)
+    elif isinstance(new_state, (bytes, bytearray)):
+        raw = np.frombuffer(bytes(new_state), np.uint8)
+    else:
+        raw = np.asarray(new_state)
+    if raw.dtype != np.uint8 or raw.shape != (16,):
+        raise ValueError("cuda.set_rng_state: expected 16 uint8 values (from get_rng_state), "
+                         f"got dtype {raw.dtype} and shape {raw.shape}")
+    seed_, offset = (int(v) for v in np.ascontiguousarray(raw).view("<u8"))
+    with _lock:
+        _seed, _offset = seed_, offset
+
+
+def _philox(sampler, *args, **kwargs):
+    """Runs a backend Philox sampler (backend/cuda_random.py) at the stream's current
+    position and advances the offset by the draws it reports; returns its array."""
+    global _offset
+    with _lock:
+        out, draws = sampler(*args, seed=_seed, offset=_offset, **kwargs)
+        _offset = (_offset + int(draws)) & _U64
+    return out
 
 
 def _stats(device) -> dict:

@@ -231,6 +231,19 @@ def softmin(input: Tensor, dim: int | None = None, _stacklevel: int = 3, dtype=N
 
 
 # ---------------------------------------------------------------- dropout
+def _scaled_keep_mask(like: Tensor, p: float, generator) -> Tensor:
+    """keep / (1 - p), keep ~ Bernoulli(1 - p), of like's shape, dtype and device. On a
+    CUDA device without an explicit ``generator``, one Philox kernel draws and scales the
+    mask there (backend philox_dropout_mask, nf.cuda's stream)."""
+    if like.device.type == "cuda" and generator is None:
+        from .. import cuda as _nf_cuda
+        arr = _nf_cuda._philox(like.device.backend.philox_dropout_mask, tuple(like.shape),
+                               like.data.dtype_name, p, device=like.data.device)
+        return Tensor._make(arr, like.device, False)
+    keep = creation.bernoulli(like, 1.0 - p, generator=generator)
+    return pointwise.mul(keep, 1.0 / (1.0 - p))
+
+
 def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False,
             *, generator=None) -> Tensor:
     """Zeroes each element with probability ``p`` and scales the rest by 1 / (1 - p)
@@ -246,8 +259,7 @@ def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool 
     if p == 1.0:
         scaled_mask = creation.zeros_like(input)
     else:
-        keep = creation.bernoulli(input, 1.0 - p, generator=generator)
-        scaled_mask = pointwise.mul(keep, 1.0 / (1.0 - p))
+        scaled_mask = _scaled_keep_mask(input, p, generator)
     return input.mul_(scaled_mask) if inplace else pointwise.mul(input, scaled_mask)
 
 
@@ -274,8 +286,7 @@ def _feature_dropout(input: Tensor, p: float, training: bool, inplace: bool, op:
     if p == 1.0:
         scaled_mask = creation.zeros_like(probe)
     else:
-        keep = creation.bernoulli(probe, 1.0 - p, generator=generator)
-        scaled_mask = pointwise.mul(keep, 1.0 / (1.0 - p))
+        scaled_mask = _scaled_keep_mask(probe, p, generator)
     return input.mul_(scaled_mask) if inplace else pointwise.mul(input, scaled_mask)
 
 

@@ -224,17 +224,42 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False) -> Tensor:
 
 
 # ---------------------------------------------------------------- random
+def _cuda_draw(device, generator):
+    """The CUDA device to draw on, or None: samples for a CUDA device without an explicit
+    ``generator`` come from nf.cuda's Philox stream, drawn there (no host transfer);
+    with a ``generator`` they are drawn on the host from it and copied."""
+    if device is None or generator is not None:
+        return None
+    d = as_device(device)
+    return d if d.type == "cuda" else None
+
+
+def _philox_tensor(d, sampler: str, shape, dtype_name: str, requires_grad: bool, **kwargs):
+    from .. import cuda as _nf_cuda
+    kwargs.setdefault("device", d.index)
+    arr = _nf_cuda._philox(getattr(d.backend, sampler), shape, dtype_name, **kwargs)
+    return Tensor._make(arr, d, requires_grad)
+
+
 def rand(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Uniform on [0, 1)."""
     dt = _sample_dtype(dtype, "rand")
-    arr = uniform_array(_rng(generator), 0.0, 1.0, _size(size, "rand"), dt.np)
+    shape = _size(size, "rand")
+    d = _cuda_draw(device, generator)
+    if d is not None:
+        return _philox_tensor(d, "philox_uniform", shape, dt.name, requires_grad)
+    arr = uniform_array(_rng(generator), 0.0, 1.0, shape, dt.np)
     return _finish(arr, device, requires_grad, "rand")
 
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False) -> Tensor:
     """Standard normal."""
     dt = _sample_dtype(dtype, "randn")
-    arr = _rng(generator).standard_normal(_size(size, "randn")).astype(dt.np)
+    shape = _size(size, "randn")
+    d = _cuda_draw(device, generator)
+    if d is not None:
+        return _philox_tensor(d, "philox_normal", shape, dt.name, requires_grad)
+    arr = _rng(generator).standard_normal(shape).astype(dt.np)
     return _finish(arr, device, requires_grad, "randn")
 
 
@@ -287,6 +312,12 @@ def uniform(low=0.0, high=1.0, size=(), *, generator=None, dtype=None, device=No
 
 def bernoulli(input, p=None, *, generator=None) -> Tensor:
     """0/1 samples with probabilities ``input`` (or a fixed ``p``), input's dtype."""
+    d = _cuda_draw(input.device, generator)
+    if d is not None and input.is_floating_point():
+        kwargs = dict(probs=input.data) if p is None else dict(p=float(p))
+        kwargs["device"] = input.data.device
+        return _philox_tensor(d, "philox_bernoulli", tuple(input.shape),
+                              input.data.dtype_name, False, **kwargs)
     probs = input.numpy(force=True) if p is None else np.full(tuple(input.shape), p)
     arr = (_rng(generator).random(probs.shape) < probs).astype(input.data.dtype)
     return _finish(arr, input.device, False, "bernoulli")
