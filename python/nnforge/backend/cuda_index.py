@@ -546,7 +546,7 @@ def flip(a, axis=None):
     if axis is None:
         axes = list(range(a.ndim))
     else:
-        axes = [_axis(d, a.ndim, "flip") for d in ((axis,) if isinstance(axis, int) else axis)]
+        axes = [_axis(d, a.ndim, "flip") for d in ((axis,) if hasattr(axis, "__index__") else axis)]
     return _cuda().flip(a, axes)
 
 
