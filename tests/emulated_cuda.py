@@ -19,8 +19,6 @@ The ``emulated_cuda`` fixture makes ``device="cuda"`` usable without a GPU:
   numpy array handed to it (other than to the upload functions ``from_host``
   and ``asarray``) raises TypeError, and so does a host value returned from a
   forward (``ensure_array``): both mean the Python layer computed on the host.
-  ``getitem``/``setitem`` accept basic indices only, as the real CUDA backend
-  (backend/cuda_shape.py) does: advanced indexing must use take/gather/index_add.
 
 So a code path that feeds ``.data`` to numpy, or otherwise bypasses
 ``tensor.device.backend``, fails loudly here. What this cannot catch: kernel
@@ -158,24 +156,6 @@ def _wrap(x):
     return x
 
 
-def _check_basic_index(index, fn_name):
-    """The real CUDA getitem/setitem do basic indexing only (backend/cuda_shape.py)."""
-    items = index if isinstance(index, tuple) else (index,)
-    for k in items:
-        if k is None or k is Ellipsis:
-            continue
-        if isinstance(k, slice):
-            if k.step is not None and k.step < 0:
-                raise NotImplementedError(f"{fn_name}: negative slice steps are not implemented "
-                                          "in the CUDA backend (emulated)")
-            continue
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
-            raise NotImplementedError(
-                f"{fn_name}: the CUDA backend supports basic indexing (ints, slices, None, ...) "
-                f"only, got an index item of type {type(k).__name__} (emulated); use take, "
-                "take_along_axis, gather, index_add or scatter_add")
-
-
 _CREATION_WITH_DEVICE = ("empty", "zeros", "ones", "full", "arange", "from_host", "asarray",
                          "linspace", "eye")
 
@@ -186,7 +166,6 @@ def _make_fn(name, fn):
         takes_device = "device" in params
     except (TypeError, ValueError):  # numpy ufuncs
         takes_device = False
-    basic_index = name in ("getitem", "setitem")
     host_arg = _HOST_ARGS.get(name)
     host_pos = list(params).index(host_arg) if host_arg else None
 
@@ -196,14 +175,87 @@ def _make_fn(name, fn):
             d = kwargs.pop("device", None)
             if d not in (None, 0):
                 raise ValueError(f"{name}: the emulation has one device (0), got {d}")
-        if basic_index:
-            _check_basic_index(args[1] if len(args) > 1 else kwargs["index"], name)
         if host_arg is None:
             return _wrap(fn(*_unwrap(args, name), **_unwrap(kwargs, name)))
         args = [_unwrap(a, name, host_ok=i == host_pos) for i, a in enumerate(args)]
         kwargs = {k: _unwrap(v, name, host_ok=k == host_arg) for k, v in kwargs.items()}
         return _wrap(fn(*args, **kwargs))
     return emulated
+
+
+# ---- the CUDA backend's own functions (no CPU twin): host stand-ins, same arguments
+# and results, so the Python layer's calls into them are exercised. The numbers
+# are not Philox's, only a deterministic function of (seed, offset).
+def _philox_rng(seed, offset):
+    return np.random.default_rng([int(seed) & (2**64 - 1), int(offset) & (2**64 - 1)])
+
+
+def _float_dtype(dtype):
+    name = dtype if isinstance(dtype, str) else np.dtype(dtype).name
+    return np.dtype("float32" if name == "bfloat16" else name)
+
+
+def _draws(n: int) -> int:
+    return max(4, -(-2 * n // 4) * 4)  # a multiple of 4, as the real samplers report
+
+
+def philox_uniform(shape, dtype, seed, offset, device=None):
+    shape = tuple(np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+    a = _philox_rng(seed, offset).random(shape).astype(_float_dtype(dtype))
+    return _E(a), _draws(a.size)
+
+
+def philox_normal(shape, dtype, seed, offset, device=None):
+    shape = tuple(np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+    a = _philox_rng(seed, offset).standard_normal(shape).astype(_float_dtype(dtype))
+    return _E(a), _draws(a.size)
+
+
+def philox_bernoulli(shape, dtype, seed, offset, p=None, probs=None, value=1.0, device=None):
+    if (p is None) == (probs is None):
+        raise ValueError("philox_bernoulli: give exactly one of p and probs")
+    shape = tuple(np.atleast_1d(shape)) if np.ndim(shape) else (int(shape),)
+    u = _philox_rng(seed, offset).random(shape)
+    prob = p if probs is None else _unwrap(probs, "philox_bernoulli")
+    a = np.where(u < prob, value, 0.0).astype(_float_dtype(dtype))
+    return _E(a), _draws(a.size)
+
+
+def philox_dropout_mask(shape, dtype, p_drop, seed, offset, device=None):
+    p_drop = float(p_drop)
+    if not 0.0 <= p_drop <= 1.0:
+        raise ValueError(f"dropout: probability has to be between 0 and 1, but got {p_drop}")
+    value = 0.0 if p_drop == 1.0 else 1.0 / (1.0 - p_drop)
+    return philox_bernoulli(shape, dtype, seed, offset, p=1.0 - p_drop, value=value)
+
+
+def philox_words(n, seed, offset, device=None):
+    a = _philox_rng(seed, offset).integers(0, 2**32, int(n), dtype=np.int64)
+    return _E(a), _draws(int(n))
+
+
+_CUDA_ONLY = {f.__name__: f for f in (philox_uniform, philox_normal, philox_bernoulli,
+                                      philox_dropout_mask, philox_words)}
+
+
+def _cuda_only_names() -> set:
+    """Public functions of backend/cuda.py that the CPU backend lacks (the real
+    backend's module is importable without a GPU)."""
+    try:
+        from nnforge.backend import cuda as real
+    except Exception:  # a build where it cannot even import: nothing to mirror
+        return set()
+    return {n for n, v in vars(real).items()
+            if callable(v) and not n.startswith("_") and not isinstance(v, type)
+            and not hasattr(_cpu, n)}
+
+
+def _missing(name):
+    def fn(*args, **kwargs):
+        raise NotImplementedError(f"{name}: a CUDA-only backend function that "
+                                  "tests/emulated_cuda.py does not emulate yet")
+    fn.__name__ = name
+    return fn
 
 
 def make_backend() -> types.ModuleType:
@@ -239,6 +291,8 @@ def make_backend() -> types.ModuleType:
 
     mod.to_host, mod.ensure_array, mod.zeros_like = to_host, ensure_array, zeros_like
     mod.result_dtype, mod.copy = result_dtype, copy
+    for name in _cuda_only_names() - {"result_dtype"}:
+        setattr(mod, name, _CUDA_ONLY.get(name) or _missing(name))
     mod.array_type = _E
     mod.name = "cuda"
     mod.NOT_IMPLEMENTED = ()

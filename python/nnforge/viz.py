@@ -267,7 +267,7 @@ def plot_filters(model_or_weight, path, *, max_filters: int = 64, nrow: int | No
             name, w = _first_conv(w, "plot_filters")
         w = w.weight
     if hasattr(w, "detach"):
-        w = w.detach().numpy()
+        w = w.numpy(force=True)  # detached; a host copy from a device
     w = np.asarray(w, dtype=np.float64)
     if w.ndim == 3:  # Conv1d: (out, in, k) as 1-pixel-high images
         w = w[:, :, None, :]
@@ -308,7 +308,7 @@ def feature_maps(model, layer, input):
         raise RuntimeError(f"feature_maps: the layer {layer!r} did not run in the model's forward")
     out = captured[0]
     out = out[0] if isinstance(out, (tuple, list)) else out
-    return out.detach().numpy()
+    return out.numpy(force=True)
 
 
 def plot_feature_maps(model, layer, input, path, *, max_maps: int = 32,
@@ -370,7 +370,7 @@ def plot_confusion_matrix(matrix, path, *, labels=None, normalize: bool = False,
 
 # --------------------------------------------------------------------------- sequences
 def _as_weights(weights) -> np.ndarray:
-    return np.asarray(weights.detach().numpy() if hasattr(weights, "detach") else weights,
+    return np.asarray(weights.numpy(force=True) if hasattr(weights, "detach") else weights,
                       dtype=np.float64)
 
 

@@ -6,9 +6,9 @@ copies. The backward of any gather-like op scatters the gradient back with
 repeated indices summed (``index_add``).
 
 One integer index array along one dim (``x[idx]``, ``x[:, idx]``,
-``index_select``) runs as the backend's ``take`` along that axis, which every
-device has; other advanced indices go to ``getitem`` with the arrays (numpy's
-fancy indexing on the CPU; the CUDA backend's getitem does basic indexing only).
+``index_select``) runs as the backend's ``take`` along that axis (its backward
+an ``index_add`` of rows); other advanced indices go to the backend's
+``getitem``/``setitem`` with the index arrays on the tensor's device.
 """
 from __future__ import annotations
 
@@ -138,19 +138,6 @@ def _take_axis(index, ndim: int):
     return axis, index[pos]
 
 
-def _mask_take(x: Tensor, mask):
-    """x[mask] for a bool array ``mask`` over x's leading dims, as take along dim 0 of
-    x with those dims flattened, at the positions nonzero(mask) (a backend array)."""
-    from .shape import reshape
-    k = mask.ndim
-    if tuple(mask.shape) != tuple(x.shape[:k]):
-        raise IndexError(f"index: the boolean mask of shape {tuple(mask.shape)} does not match "
-                         f"the indexed tensor of shape {tuple(x.shape)} in its leading dims")
-    be = x.device.backend
-    rows = be.astype(be.nonzero(be.reshape(mask, (-1,)))[0], "int64")
-    return IndexTake.apply(reshape(x, (-1,) + tuple(x.shape[k:])), rows, 0)
-
-
 def getitem(x: Tensor, index) -> Tensor:
     be = x.device.backend
     basic = _is_basic(index)
@@ -158,10 +145,6 @@ def getitem(x: Tensor, index) -> Tensor:
     if not basic:
         index = _convert_index(index, be, x.device, "index")
         take = _take_axis(index, x.ndim)
-        if (take is None and x.device.type != "cpu" and x.ndim and len(index) == 1
-                and getattr(index[0], "dtype", None) == _dt.bool_.np):
-            # a device's getitem does basic indexing only (numpy does this in one call)
-            return _mask_take(x, index[0])
     try:
         if take is not None:
             return IndexTake.apply(x, take[1], take[0])
@@ -193,36 +176,10 @@ class IndexPut(Function):
         return gx, None, gv
 
 
-def _mask_fill(x: Tensor, mask, value) -> bool:
-    """x[mask] = value for a bool array ``mask`` over x's leading dims and a scalar
-    value, as x = where(mask, value, x); False when the case is another one."""
-    if isinstance(value, Tensor):
-        if value.numel() != 1:
-            return False
-        value = cast_to(value, x.dtype).reshape(())
-    elif isinstance(value, (int, float, bool)):
-        value = Tensor._make(x.device.backend.full((), value, x.data.dtype), x.device, False)
-    else:
-        return False
-    k = mask.ndim
-    if tuple(mask.shape) != tuple(x.shape[:k]):
-        raise IndexError(f"index_put: the boolean mask of shape {tuple(mask.shape)} does not "
-                         f"match the tensor of shape {tuple(x.shape)} in its leading dims")
-    from .pointwise import where
-    be = x.device.backend
-    cond = make(be.reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - k)), x.device)
-    x._inplace("index_put", lambda src, v: where(cond, v, src), value)
-    return True
-
-
 def setitem(x: Tensor, index, value) -> None:
     be = x.device.backend
     if not _is_basic(index):
         index = _convert_index(index, be, x.device, "index_put")
-        if (x.device.type != "cpu" and len(index) == 1
-                and getattr(index[0], "dtype", None) == _dt.bool_.np
-                and _mask_fill(x, index[0], value)):
-            return  # a device's setitem does basic indexing only
     if isinstance(value, Tensor):
         value = cast_to(value, x.dtype)
     elif not isinstance(value, (int, float, bool)):

@@ -36,7 +36,7 @@ def _cell_like(layer):
                          f"(got num_layers={layer.num_layers}, bidirectional={layer.bidirectional})")
     kwargs = {"nonlinearity": layer.nonlinearity} if kind == "RNN" else {}
     cell = getattr(nn, _CELL_FOR[kind])(layer.input_size, layer.hidden_size, bias=layer.bias,
-                                        **kwargs)
+                                        **kwargs).to(layer.weight_ih_l0.device)
     state = {name: getattr(layer, f"{name}_l0") for name in ("weight_ih", "weight_hh")}
     if layer.bias:
         state.update({name: getattr(layer, f"{name}_l0") for name in ("bias_ih", "bias_hh")})
@@ -63,5 +63,5 @@ def hidden_gradient_norms(layer, x, loss_fn=None) -> np.ndarray:
         hs.append(h)
     loss = loss_fn(hs[-1]) if loss_fn is not None else hs[-1].sum()
     loss.backward()
-    return np.array([float(np.linalg.norm(h.grad.numpy(), axis=-1).mean())
+    return np.array([float(np.linalg.norm(h.grad.numpy(force=True), axis=-1).mean())
                      if h.grad is not None else 0.0 for h in hs])

@@ -47,9 +47,9 @@ def _vector_norm(t: Tensor, p: float) -> Tensor:
     """||t||_p over all elements (p = inf: max |t|, -inf: min |t|, 0: count of nonzeros)."""
     a = pointwise.abs(t)
     if p == math.inf:
-        return reduction.amax(a) if t.numel() else creation.zeros((), dtype=t.dtype)
+        return reduction.amax(a) if t.numel() else creation.zeros((), dtype=t.dtype, device=t.device)
     if p == -math.inf:
-        return reduction.amin(a) if t.numel() else creation.full((), math.inf, dtype=t.dtype)
+        return reduction.amin(a) if t.numel() else creation.full((), math.inf, dtype=t.dtype, device=t.device)
     if p == 0:
         return reduction.sum(pointwise.ne(a, 0)).to(t.dtype)
     if p == 1:

@@ -157,15 +157,16 @@ def save_cnn_plots(model, x_te, y_te, out_dir: str, name: str, log=print) -> dic
             "not installed (pip install 'nnforge[plot]')")
         return {}
     model.eval()
+    device = next(iter(model.parameters())).device
     with no_grad():
-        logits = model(from_numpy(x_te))
+        logits = model(from_numpy(x_te).to(device))
     cm = confusion_matrix(logits, y_te, 10)
     first, _ = viz._first_conv(model, "save_cnn_plots")
     paths = {
         "filters": viz.plot_filters(model, os.path.join(out_dir, "filters.png"),
                                     title=f"{name}: first-layer filters ({first})"),
         "feature_maps": viz.plot_feature_maps(
-            model, first, from_numpy(x_te[:1]), os.path.join(out_dir, "feature_maps.png"),
+            model, first, from_numpy(x_te[:1]).to(device), os.path.join(out_dir, "feature_maps.png"),
             title=f"{name}: {first} on a test digit (a {int(y_te[0])})"),
         "confusion_matrix": viz.plot_confusion_matrix(
             cm, os.path.join(out_dir, "confusion_matrix.png"),

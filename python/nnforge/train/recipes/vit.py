@@ -30,7 +30,8 @@ def cls_attention(model, image: np.ndarray) -> np.ndarray:
     for one standardized (1, 8, 8) image, from MultiheadAttention's per-head weights."""
     model.eval()
     with no_grad():
-        h = model.tokens(from_numpy(np.ascontiguousarray(image[None], dtype=np.float32)))
+        x = from_numpy(np.ascontiguousarray(image[None], dtype=np.float32))
+        h = model.tokens(x.to(model.head.weight.device))
         layers = model.encoder.layers
         for layer in layers[:-1]:
             h = layer(h)
@@ -38,7 +39,7 @@ def cls_attention(model, image: np.ndarray) -> np.ndarray:
         u = last.norm1(h) if last.norm_first else h
         _, w = last.self_attn(u, u, u, need_weights=True, average_attn_weights=False)
     side = int(math.isqrt(model.num_patches))
-    return w[0, :, 0, 1:].numpy().reshape(-1, side, side)
+    return w[0, :, 0, 1:].numpy(force=True).reshape(-1, side, side)
 
 
 @register("vit", "digits")
