@@ -291,3 +291,15 @@ def test_dropout2d_drops_whole_channels():
     np.testing.assert_array_equal(x.grad.cpu().numpy(), yh)  # d(sum)/dx = the mask
     keep = stream(16 * 32, 3, 0).astype(np.float64) * 2.0 ** -32 < 0.5
     np.testing.assert_array_equal(per_channel[:, :, 0].reshape(-1) != 0, keep)
+
+
+def test_nf_manual_seed_seeds_the_gpu_stream_too():
+    """As torch.manual_seed: one call seeds the CPU generator and the GPU stream
+    (pure Python state, so this runs without a GPU)."""
+    nf.cuda.manual_seed(123)
+    nf.manual_seed(7)
+    assert nf.cuda.initial_seed() == 7
+    assert nf.initial_seed() == 7
+    state = nf.cuda.get_rng_state()
+    nf.manual_seed(8)
+    assert bytes(nf.cuda.get_rng_state().numpy()) != bytes(state.numpy())

@@ -55,7 +55,10 @@ default_generator = Generator()
 
 
 def manual_seed(seed: int) -> Generator:
-    """Seeds the default generator (and returns it), as ``torch.manual_seed``."""
+    """Seeds the default generator (and returns it) and the GPU random stream
+    (``nf.cuda.manual_seed``), as ``torch.manual_seed`` seeds both."""
+    from . import cuda  # pure Python state: no GPU needed
+    cuda.manual_seed(seed)
     return default_generator.manual_seed(seed)
 
 
