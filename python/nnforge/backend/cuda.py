@@ -2,32 +2,30 @@
 own CUDA kernels (csrc/cuda/). Same function names and semantics as
 ``backend/cpu.py`` (numpy's), so the ops in ``nnforge.ops`` run unchanged.
 
-Status (issue 8, in progress): written and compiled for sm_80 and sm_90a, not
-yet run on a GPU. Implemented:
+Status (issue 8): every public function of the CPU backend has a CUDA version
+here; written and compiled for sm_80 and sm_90a, not yet run on a GPU. By file:
 
-- transfers and creation: asarray, from_host, to_host, ensure_array, empty,
-  zeros, ones, full, zeros_like, arange
-- elementwise: add, subtract, multiply, divide, floor_divide, remainder, power,
-  maximum, minimum, equal, not_equal, less, less_equal, greater, greater_equal,
-  logical_and, logical_or, logical_xor, logical_not, negative, absolute, exp,
-  expm1, log, log1p, sqrt, rsqrt, reciprocal, sin, cos, tanh, sigmoid, relu,
-  sign, square, floor, ceil, round, isnan, isinf, isfinite, erf, gelu,
-  gelu_backward, where, clip
-- casts and copies: astype, copy, copyto, add_, ascontiguous, is_contiguous
-- reductions (cuda_reduce.py): sum, mean, var, prod, amax, amin, argmax,
-  argmin, any, all
-- shapes and views (cuda_shape.py): reshape, view, transpose, swap_last,
-  moveaxis, broadcast_to, expand_dims, squeeze, getitem/setitem (basic
-  indexing), concatenate, stack
-- matrix products (cuda_linalg.py): matmul, linear (SIMT, mma.sync tensor-core
-  and sm_90a wgmma GEMM kernels)
-- attention (cuda_attention.py): sdpa_forward, sdpa_backward, sdpa_dropout_mask
-- norms (cuda_norms.py): softmax, log_softmax, softmax_kernel, softmax_backward,
-  log_softmax_backward, layer_norm_forward, layer_norm_backward
+- cuda_core.py: transfers and creation (asarray, from_host, to_host, empty,
+  zeros, ones, full, arange, ...), elementwise unary/binary/compare with
+  broadcasting, casts and copies
+- cuda_reduce.py: sum, mean, var, prod, amax, amin, argmax, argmin, any, all
+- cuda_shape.py: reshape, view, transpose, moveaxis, broadcast_to, squeeze,
+  concatenate, stack, getitem/setitem (basic and advanced indexing)
+- cuda_linalg.py: matmul, linear (SIMT, mma.sync and sm_90a wgmma GEMMs)
+- cuda_attention.py: sdpa_forward, sdpa_backward, sdpa_dropout_mask
+- cuda_norms.py: softmax, log_softmax and their backwards, layer norm
+- cuda_conv.py: conv2d forward, input and weight gradients (implicit GEMM)
+- cuda_pool.py: max, average and adaptive pooling, forward and backward
+- cuda_batchnorm.py: batch norm train/eval forward, backward, running stats
+- cuda_loss.py: cross_entropy_forward/backward, logsumexp
+- cuda_optim.py: fused SGD, Adam/AdamW, RMSprop, Adagrad, Adadelta updates
+- cuda_random.py: Philox4x32-10 uniform, normal, Bernoulli, dropout masks
+- cuda_index.py: gather, take, take_along_axis, put_along_axis, scatter_add,
+  index_add, nonzero, cumsum, cumprod, flip, tile, pad, eye, linspace
+- cuda_rnn.py: RNN/LSTM/GRU layer forward and backward through time
 
-Every other name of the CPU backend exists here and raises
-NotImplementedError naming itself (conv, pooling, batch norm, losses,
-optimizer updates, rnn, gather/scatter, ...).
+A CPU backend name missing here would be bound to a stand-in that raises
+NotImplementedError naming itself (``NOT_IMPLEMENTED`` lists them; empty now).
 
 Arrays are created on the current device (``nf.cuda.set_device``); the
 creation functions take an extra keyword ``device=`` (an index).
