@@ -405,9 +405,10 @@ def host_state(model) -> dict:
     return {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()}
 
 
-def compare(case, device, rtol, atol):
-    """Trains ``case`` on the CPU and on ``device``; asserts the loss curves and the
-    final weights agree within (rtol, atol) and that the run trained something."""
+def compare(case, device, rtol, atol, param_tol=None):
+    """Trains ``case`` on the CPU and on ``device``; asserts the loss curves agree
+    within (rtol, atol), the final weights and buffers within ``param_tol`` (an
+    (rtol, atol) pair, default the same), and that the run trained something."""
     want_losses, want_model = case("cpu")
     got_losses, got_model = case(device)
     assert len(got_losses) == len(want_losses)
@@ -418,6 +419,261 @@ def compare(case, device, rtol, atol):
         assert p.device.type == nf.device(device).type, (case.__name__, p.shape, p.device)
     got, want = host_state(got_model), host_state(want_model)
     assert got.keys() == want.keys()
+    prtol, patol = param_tol or (rtol, atol)
     for k in want:
-        np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol,
+        assert got[k].dtype == want[k].dtype, (k, got[k].dtype, want[k].dtype)
+        np.testing.assert_allclose(got[k], want[k], rtol=prtol, atol=patol,
                                    err_msg=f"{case.__name__}: {k} after training on {device}")
+
+
+# ------------------------------------------------------------------ beyond the loss curves
+# Each check runs the same thing on the CPU and on ``device`` and compares; ``tol`` is
+# (rtol, atol) for float results (token ids and shapes compare exactly).
+def _close(got, want, tol, what):
+    np.testing.assert_allclose(got, want, rtol=tol[0], atol=tol[1], err_msg=what)
+
+
+def check_tensor_conversions(device, tol):
+    host = np.array([[1.5, -2.0, 0.25], [3.0, 4.0, -0.5]], np.float32)
+    x = T(host, device)
+    assert x.device.type == nf.device(device).type and x.is_cuda == (x.device.type == "cuda")
+    assert x.tolist() == host.tolist()
+    assert x[1, 2].item() == -0.5 and float(x[0, 0]) == 1.5 and int(x[1, 1]) == 4
+    assert bool((x > -3).all()) and len(x) == 2 and [r.shape for r in x] == [(3,), (3,)]
+    assert 4.0 in x and f"{x.sum():.3f}" == f"{host.sum():.3f}"
+    assert f"device='{x.device}'" in repr(x)
+    if x.device.type != "cpu":
+        try:
+            x.numpy()
+        except TypeError as e:
+            assert "cpu()" in str(e)
+        else:
+            raise AssertionError("numpy() of a device tensor must raise TypeError")
+    np.testing.assert_array_equal(x.numpy(force=True), host)
+    np.testing.assert_array_equal(x.cpu().numpy(), host)
+    np.testing.assert_array_equal(np.asarray(x.cpu()), host)
+    w = T(host, device).requires_grad_()
+    (w.cpu() * w.cpu()).sum().backward()  # the gradient crosses back to the device
+    assert w.grad.device == x.device
+    _close(w.grad.cpu().numpy(), 2 * host, tol, "grad through .cpu()")
+
+
+def check_indexing(device, tol):
+    """Forward and backward of the indexing ops on ``device`` vs the CPU."""
+    rng = np.random.default_rng(20)
+    a = rng.standard_normal((4, 5)).astype(np.float32)
+    idx = np.array([3, 0, 3, 1])
+    gidx = rng.integers(0, 5, (4, 2))
+
+    def run(dev):
+        x = T(a, dev).requires_grad_()
+        outs = [x[T(idx, dev)], x[:, [4, 0, 4]], x[..., T(idx[:2], dev)], x[x > 0.3],
+                x.index_select(1, T(idx, dev)), x.gather(1, T(gidx, dev)),
+                x.masked_select(x < 0), x[1:3, ::2], x[T(idx, dev), 2]]
+        y = x.detach().clone()
+        y[y > 0] = 0.0
+        y[:, 1] = T(np.arange(4.0), dev)
+        y[T(np.array([0, 2]), dev)] = 7.0
+        nf.manual_seed(5)
+        emb = nf.nn.Embedding(6, 3, max_norm=1.0, padding_idx=2).to(dev)
+        e = emb(T(np.array([[1, 2, 5], [5, 5, 0]]), dev))
+        total = sum((o * (k + 1)).sum() for k, o in enumerate(outs)) + e.sum()
+        total.backward()
+        hot = nf.nn.functional.one_hot(T(idx, dev), 5)
+        return ([o.detach().cpu().numpy() for o in outs] + [y.cpu().numpy(), e.detach().cpu().numpy(),
+                x.grad.cpu().numpy(), emb.weight.grad.cpu().numpy(), emb.weight.detach().cpu().numpy(),
+                hot.cpu().numpy()])
+
+    want, got = run("cpu"), run(device)
+    for k, (g, w) in enumerate(zip(got, want)):
+        assert g.shape == w.shape and g.dtype == w.dtype, (k, g.shape, w.shape)
+        _close(g, w, tol, f"indexing result {k}")
+
+
+def check_checkpoint_resume(device, tol, tmp_path):
+    """Two Adam steps on ``device``, save (nf.io.save of model + optimizer state, and
+    nf.io.save_file of the weights), load into a fresh model and optimizer on
+    ``device``, two more steps: the same losses as four steps straight on the CPU."""
+    def build():
+        nf.manual_seed(3)
+        return nf.models.MLP(6, [8], 3)
+
+    rng = np.random.default_rng(22)
+    batches = [(rng.standard_normal((5, 6)), rng.integers(0, 3, 5)) for _ in range(4)]
+
+    def steps(model, opt, part, dev):
+        out = []
+        for x, y in part:
+            loss = F.cross_entropy(model(T(x, dev)), T(y, dev))
+            _step(opt, loss)
+            out.append(loss.item())
+        return out
+
+    ref = build()
+    want = steps(ref, nf.optim.Adam(ref.parameters(), lr=1e-2), batches, "cpu")
+    model = build().to(device)
+    opt = nf.optim.Adam(model.parameters(), lr=1e-2)
+    got = steps(model, opt, batches[:2], device)
+    nf.io.save({"model": model.state_dict(), "optim": opt.state_dict(), "step": 2},
+               tmp_path / "ckpt.safetensors")
+    nf.io.save_file(model.state_dict(), tmp_path / "weights.safetensors")
+    ck = nf.io.load(tmp_path / "ckpt.safetensors")
+    weights = nf.io.load_file(tmp_path / "weights.safetensors")
+    for k, v in model.state_dict().items():  # loaded on the host, equal to the device values
+        assert weights[k].device.type == "cpu"
+        np.testing.assert_array_equal(weights[k].numpy(), v.cpu().numpy())
+    model2 = build().to(device)
+    model2.load_state_dict(ck["model"])
+    assert all(p.device.type == nf.device(device).type for p in model2.parameters())
+    opt2 = nf.optim.Adam(model2.parameters(), lr=1e-2)
+    opt2.load_state_dict(ck["optim"])
+    for st in opt2.state.values():
+        assert st["exp_avg"].device.type == nf.device(device).type
+    got += steps(model2, opt2, batches[2:], device)
+    _close(got, want, tol, "losses across a save/load on the device")
+
+
+def check_fit(device, tol):
+    """nf.train.fit with device=... (the model moved there by the caller, batches by
+    fit) vs the same fit on the CPU."""
+    rng = np.random.default_rng(23)
+    x, y = rng.standard_normal((24, 5)).astype(np.float32), rng.integers(0, 3, 24)
+
+    def run(dev):
+        nf.manual_seed(4)
+        model = nf.models.MLP(5, [8], 3).to(dev)
+        ds = nf.data.TensorDataset(nf.tensor(x), nf.tensor(y))
+        loader = nf.data.DataLoader(ds, batch_size=8)
+        opt = nf.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = nf.optim.lr_scheduler.StepLR(opt, 1, 0.5)
+        hist = nf.train.fit(model, nf.nn.CrossEntropyLoss(), opt, loader, loader, epochs=3,
+                            metrics=["accuracy"], scheduler=sched, grad_clip=1.0, device=dev,
+                            progress=False, log=lambda *a: None)
+        scores = nf.train.evaluate(model, loader, nf.nn.CrossEntropyLoss(), device=dev)
+        return hist, scores, model
+
+    want, want_scores, _ = run("cpu")
+    got, got_scores, model = run(device)
+    assert next(model.parameters()).device.type == nf.device(device).type
+    for key in ("loss", "val_loss"):
+        _close(got[key], want[key], tol, f"fit history {key}")
+    assert got["accuracy"] == want["accuracy"] and got["lr"] == want["lr"]
+    _close(got_scores["loss"], want_scores["loss"], tol, "evaluate loss")
+
+
+def check_decoding(device, tol):
+    """Generation on the device: the same tokens as on the CPU (sampling draws from the
+    same host generator; greedy and beam search are argmaxes)."""
+    def run(dev):
+        nf.manual_seed(6)
+        gpt = nf.models.GPT(13, block_size=8, n_layer=2, n_head=2, d_model=16,
+                            positions="rotary", n_kv_head=1).to(dev).eval()
+        out = [gpt.generate([1, 2, 3], 7, temperature=0.0),                 # past block_size
+               gpt.generate([4], 4, temperature=0.0, use_cache=False),
+               gpt.generate([5, 6], 5, temperature=0.9, top_k=5, top_p=0.9,
+                            generator=nf.Generator().manual_seed(1))]
+        with nf.no_grad():
+            ids = T(np.array([[1, 2, 3, 4]]), dev)
+            cache = gpt.new_cache()
+            step = [gpt(ids[:, :2], cache)[:, -1], gpt(ids[:, 2:], cache)[:, -1]]
+        floats = [s.cpu().numpy() for s in step]
+        floats.append(gpt.blocks[0].attn.attention_weights(gpt.tok_emb(ids)).cpu().numpy())
+        nf.manual_seed(7)
+        s2s = nf.models.Seq2Seq(9, 9, 6, 8, cell="lstm", attention="general").to(dev).eval()
+        src = T(np.array([[3, 4, 5, 6], [5, 7, 0, 0]]), dev)
+        toks, attn = s2s.beam_search_batch(src, [4, 2], beam=3, max_len=5)
+        out += toks
+        g_toks, g_attn = s2s.greedy(src, T(np.array([4, 2]), dev), 4)
+        out.append(g_toks.tolist())
+        floats += [g_attn] + list(attn)
+        nf.manual_seed(8)
+        rnn = nf.models.CharRNN(7, 6, 8, cell="gru").to(dev)
+        out.append(rnn.generate([1, 2], 6, temperature=0.8, generator=nf.Generator().manual_seed(2)))
+        return out, floats
+
+    want, want_f = run("cpu")
+    got, got_f = run(device)
+    assert got == want, (got, want)
+    for k, (g, w) in enumerate(zip(got_f, want_f)):
+        _close(g, w, tol, f"decoding float result {k}")
+
+
+def check_packed_lstm(device, tol):
+    rng = np.random.default_rng(24)
+    x = rng.standard_normal((3, 5, 4)).astype(np.float32)
+
+    def run(dev):
+        nf.manual_seed(9)
+        lstm = nf.nn.LSTM(4, 6, num_layers=2, batch_first=True, bidirectional=True).to(dev)
+        xt = T(x, dev).requires_grad_()
+        packed = nf.nn.utils.rnn.pack_padded_sequence(xt, [3, 5, 2], batch_first=True,
+                                                      enforce_sorted=False)
+        out, (h, c) = lstm(packed)
+        y, lengths = nf.nn.utils.rnn.pad_packed_sequence(out, batch_first=True)
+        (y.sum() + h.sum() * 2 + c.sum()).backward()
+        assert y.device == xt.device and lengths.tolist() == [3, 5, 2]
+        return [y.detach().cpu().numpy(), h.detach().cpu().numpy(), xt.grad.cpu().numpy(),
+                lstm.weight_hh_l1_reverse.grad.cpu().numpy()]
+
+    for k, (g, w) in enumerate(zip(run(device), run("cpu"))):
+        _close(g, w, tol, f"packed LSTM result {k}")
+
+
+def check_peft(device, tol):
+    """LoRA, adapters and prefix tuning added on the CPU, then the model moved and
+    trained; and added after the move (their parameters must land on the device)."""
+    def gpt():
+        nf.manual_seed(10)
+        return nf.models.GPT(11, block_size=8, n_layer=1, n_head=2, d_model=16)
+
+    methods = {"lora": lambda m: nf.peft.apply_lora(m, r=2),
+               "adapter": lambda m: nf.peft.apply_adapters(m, 4),
+               "prefix": lambda m: nf.peft.apply_prefix_tuning(m, 2)}
+    rng = np.random.default_rng(25)
+    ids = rng.integers(0, 11, (2, 6))
+
+    def run(name, dev):
+        model = methods[name](gpt()).to(dev)
+        params = [p for p in model.parameters() if p.requires_grad]
+        opt = nf.optim.AdamW(params, lr=1e-2)
+        losses = []
+        for _ in range(3):
+            logits = model(T(ids[:, :-1], dev))
+            loss = F.cross_entropy(logits.reshape(-1, 11), T(ids[:, 1:], dev).reshape(-1))
+            _step(opt, loss)
+            losses.append(loss.item())
+        if name == "lora":
+            nf.peft.merge_lora(model)
+            with nf.no_grad():
+                losses.append(F.cross_entropy(model(T(ids[:, :-1], dev)).reshape(-1, 11),
+                                              T(ids[:, 1:], dev).reshape(-1)).item())
+        return losses
+
+    for name, apply in methods.items():
+        _close(run(name, device), run(name, "cpu"), tol, f"peft {name} losses")
+        moved = apply(gpt().to(device))
+        for n, p in moved.named_parameters():
+            assert p.device.type == nf.device(device).type, (name, n, p.device)
+        moved(T(ids, device)).sum().backward()
+
+
+def check_recipe(device, tol, tmp_path):
+    """The MLP digits recipe (fit, checkpoints, summary, plots) with device=... vs cpu,
+    and the evaluator reading its checkpoint onto the device."""
+    from nnforge.train.recipes.dense import evaluate_mlp_digits, mlp_digits
+
+    def run(dev):
+        out = tmp_path / str(dev)
+        hist = mlp_digits(epochs=1, hidden=16, device=dev, out_dir=str(out), progress=False,
+                          log=lambda *a: None)
+        ev = evaluate_mlp_digits(str(out / "last.safetensors"), device=dev, progress=False,
+                                 log=lambda *a: None)
+        return hist, ev
+
+    (got, got_ev), (want, want_ev) = run(device), run("cpu")
+    _close(got["train_loss"], want["train_loss"], tol, "recipe train loss")
+    _close(got_ev["loss"], want_ev["loss"], tol, "evaluator loss")
+
+
+CHECKS = [check_tensor_conversions, check_indexing, check_checkpoint_resume, check_fit,
+          check_decoding, check_packed_lstm, check_peft, check_recipe]

@@ -13,7 +13,7 @@ import pytest
 
 import nnforge as nf
 import nnforge.nn.functional as F
-from cuda_model_cases import CASES, STEPS, T, compare, host_state
+from cuda_model_cases import CASES, CHECKS, STEPS, T, compare, host_state
 from emulated_cuda import EmulatedDeviceArray, emulated_cuda  # noqa: F401 (fixture)
 
 RTOL, ATOL = 1e-6, 1e-7
@@ -22,3 +22,9 @@ RTOL, ATOL = 1e-6, 1e-7
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.__name__)
 def test_model_family_trains_like_cpu(emulated_cuda, case):  # noqa: F811
     compare(case, "cuda", RTOL, ATOL)
+
+
+@pytest.mark.parametrize("check", CHECKS, ids=lambda c: c.__name__)
+def test_beyond_training(emulated_cuda, check, tmp_path):  # noqa: F811
+    kwargs = {"tmp_path": tmp_path} if "tmp_path" in check.__code__.co_varnames else {}
+    check("cuda", (RTOL, ATOL), **kwargs)

@@ -5,10 +5,10 @@ Basic indexing (ints, slices, None, ...) returns a view; advanced indexing
 copies. The backward of any gather-like op scatters the gradient back with
 repeated indices summed (``index_add``).
 
-One integer index array along one dim (``x[idx]``, ``x[:, idx]``,
-``index_select``) runs as the backend's ``take`` along that axis (its backward
-an ``index_add`` of rows); other advanced indices go to the backend's
-``getitem``/``setitem`` with the index arrays on the tensor's device.
+One integer index array on the first dim (``x[idx]``, ``index_select(x, 0,
+idx)``) runs as the backend's ``take`` (its backward an ``index_add`` of rows);
+other advanced indices go to the backend's ``getitem``/``setitem`` with the
+index arrays on the tensor's device.
 """
 from __future__ import annotations
 
@@ -90,52 +90,35 @@ class IndexGather(IndexView):
 
 
 class IndexTake(Function):
-    """x[..., idx, ...] for one integer index array along ``axis`` (the other dims
-    whole): y = take(x, idx, axis); dx sums g into the rows idx named."""
+    """x[idx] for one integer index array on the first dim (the other dims whole):
+    y = take(x, idx, 0); dx sums g into the rows idx named (index_add with the
+    array in front: the CUDA backend's deterministic segmented form)."""
 
     @staticmethod
-    def forward(ctx, x, idx, axis):
-        ctx.meta = (x.shape, x.dtype, idx, axis)
-        return ctx.backend.take(x, idx, axis)
+    def forward(ctx, x, idx):
+        ctx.meta = (x.shape, x.dtype, idx)
+        return ctx.backend.take(x, idx, 0)
 
     @staticmethod
     def backward(ctx, g):
         be = ctx.backend
-        shape, dt, idx, axis = ctx.meta
-        m = idx.ndim
-        if axis == 0:
-            gx = be.zeros(shape, dt)
-            be.index_add(gx, idx, g)
-            return gx, None, None
-        # the index dims of g to the front, then scatter rows of a (n, rest...) array
-        g = be.moveaxis(g, tuple(range(axis, axis + m)), tuple(range(m)))
-        rest = shape[:axis] + shape[axis + 1:]
-        gx = be.zeros((shape[axis],) + rest, dt)
+        shape, dt, idx = ctx.meta
+        gx = be.zeros(shape, dt)
         be.index_add(gx, idx, g)
-        return be.ascontiguous(be.moveaxis(gx, 0, axis)), None, None
+        return gx, None
 
 
-def _take_axis(index, ndim: int):
-    """(axis, array) when ``index`` (converted) is one integer array with only whole
-    slices (and at most one Ellipsis) around it; else None."""
-    arrays = [i for i, k in enumerate(index) if hasattr(k, "dtype")]
-    if len(arrays) != 1 or index[arrays[0]].dtype.kind not in "iu":
+def _first_dim_take(index, ndim: int):
+    """The index array when ``index`` (converted) is one integer array on the first
+    dim with only whole slices (or an Ellipsis) after it; else None."""
+    if not index or not hasattr(index[0], "dtype") or index[0].dtype.kind not in "iu":
         return None
-    pos = arrays[0]
-    ell = sum(1 for k in index if k is Ellipsis)
-    used = len(index) - ell  # the dims the index names (the array and whole slices)
-    if ell > 1 or used > ndim:
+    rest = index[1:]
+    if ndim < 1 or len(rest) >= ndim or sum(1 for k in rest if k is Ellipsis) > 1:
         return None
-    axis = 0
-    for i, k in enumerate(index):
-        if k is Ellipsis:
-            if i < pos:
-                axis += ndim - used
-        elif i != pos and not (isinstance(k, slice) and k == slice(None)):
-            return None
-        elif i < pos:
-            axis += 1
-    return axis, index[pos]
+    if all(k is Ellipsis or (isinstance(k, slice) and k == slice(None)) for k in rest):
+        return index[0]
+    return None
 
 
 def getitem(x: Tensor, index) -> Tensor:
@@ -144,10 +127,10 @@ def getitem(x: Tensor, index) -> Tensor:
     take = None
     if not basic:
         index = _convert_index(index, be, x.device, "index")
-        take = _take_axis(index, x.ndim)
+        take = _first_dim_take(index, x.ndim)
     try:
         if take is not None:
-            return IndexTake.apply(x, take[1], take[0])
+            return IndexTake.apply(x, take)
         return (IndexView if basic else IndexGather).apply(x, index)
     except IndexError as e:
         raise IndexError(f"index: {e} (indexing a tensor of shape {tuple(x.shape)})") from None
@@ -208,9 +191,9 @@ def index_select(input, dim, index) -> Tensor:
     n = input.shape[d] if input.ndim else 1
     _check_range(index, n, "index_select", input, d)
     flat = index.device.backend.reshape(index.data, (-1,))
-    if input.ndim == 0:
-        return IndexGather.apply(input, (flat,))
-    return IndexTake.apply(input, flat, d)
+    if d == 0 and input.ndim:
+        return IndexTake.apply(input, flat)
+    return IndexGather.apply(input, (slice(None),) * d + (flat,))
 
 
 def _check_range(index, n, op, input, d):
