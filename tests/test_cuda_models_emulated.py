@@ -28,3 +28,59 @@ def test_model_family_trains_like_cpu(emulated_cuda, case):  # noqa: F811
 def test_beyond_training(emulated_cuda, check, tmp_path):  # noqa: F811
     kwargs = {"tmp_path": tmp_path} if "tmp_path" in check.__code__.co_varnames else {}
     check("cuda", (RTOL, ATOL), **kwargs)
+
+
+# ------------------------------------------------------------------ the emulation itself
+def test_emulated_arrays_refuse_host_use(emulated_cuda):  # noqa: F811
+    """What makes the emulation worth running: device data cannot be used as numpy."""
+    x = nf.tensor([[1.0, 2.0], [3.0, 4.0]], device="cuda")
+    a = x.data
+    assert type(a) is EmulatedDeviceArray and not isinstance(a, np.ndarray)
+    assert (a.shape, a.dtype, a.ndim, a.size, a.dtype_name) == ((2, 2), np.float32, 2, 4, "float32")
+    assert a.element_strides == (2, 1) and a.strides == (8, 4) and a.is_contiguous()
+    for use in (lambda: np.asarray(a), lambda: np.add(a, 1), lambda: a + 1, lambda: a[0],
+                lambda: bool(a), lambda: float(a), lambda: list(a), lambda: np.sum(a),
+                lambda: np.ones(2) * a):
+        with pytest.raises(TypeError):
+            use()
+    with pytest.raises(AttributeError):
+        a.reshape(4)  # numpy methods do not exist on a device array either
+    with pytest.raises(TypeError, match="host numpy array"):
+        emulated_cuda.add(a, np.ones((2, 2), np.float32))  # a host operand: the layer leaked
+    with pytest.raises(TypeError, match="computed on the host"):
+        emulated_cuda.ensure_array(np.ones(2))
+    np.testing.assert_array_equal(emulated_cuda.to_host(emulated_cuda.add(a, a)), [[2, 4], [6, 8]])
+    v = emulated_cuda.transpose(a)  # views share the storage, as DeviceArray's do
+    assert v.shares_storage(a) and not v.is_contiguous() and v.element_strides == (1, 2)
+
+
+def test_emulated_backend_has_every_cpu_function(emulated_cuda):  # noqa: F811
+    from nnforge.backend import cpu
+    names = {n for n, v in vars(cpu).items() if callable(v) and not n.startswith("_")
+             and not isinstance(v, type) and n != "builtins"}
+    missing = sorted(n for n in names if not hasattr(emulated_cuda, n))
+    assert not missing, missing
+    assert emulated_cuda.name == "cuda" and nf.cuda.is_available()
+    assert nf.device("cuda").backend is emulated_cuda
+
+
+def test_device_mismatches_raise_clearly(emulated_cuda):  # noqa: F811
+    x = nf.randn(2, 3, device="cuda", requires_grad=True)
+    with pytest.raises(ValueError, match="one device"):
+        x + nf.randn(2, 3)
+    with pytest.raises(ValueError, match="one device"):
+        nf.nn.functional.embedding(nf.tensor([0, 1]), nf.randn(3, 2, device="cuda"))
+    with pytest.raises(ValueError, match="one device"):
+        x.masked_fill(nf.tensor([[True, False, True]] * 2), 0.0)
+    with pytest.raises(ValueError, match="one device"):
+        x < nf.zeros(2, 3)
+    with pytest.raises(RuntimeError, match="gradient 0 is on cpu"):
+        (x * 2).backward(nf.ones(2, 3))
+    y = x.detach()[nf.tensor([1, 0])]  # a CPU index tensor moves to the data, as in PyTorch
+    assert y.is_cuda and y.shape == (2, 3)
+
+
+def test_gradcheck_on_the_device(emulated_cuda):  # noqa: F811
+    x = nf.randn(2, 3, dtype=nf.float64, device="cuda", requires_grad=True)
+    w = nf.randn(4, 3, dtype=nf.float64, device="cuda", requires_grad=True)
+    assert nf.autograd.gradcheck(lambda a, b: nf.nn.functional.linear(a, b).tanh(), (x, w))

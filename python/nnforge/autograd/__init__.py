@@ -44,6 +44,9 @@ def _roots(op, tensors, grad_tensors):
             if tuple(g.shape) != tuple(t.shape):
                 raise ValueError(f"{op}: gradient {i} has shape {tuple(g.shape)} but the "
                                  f"tensor has shape {tuple(t.shape)}")
+            if g.device != t.device:
+                raise RuntimeError(f"{op}: gradient {i} is on {g.device} but the tensor is on "
+                                   f"{t.device}; move it with .to({str(t.device)!r})")
             seed = be.astype(g.data, t.data.dtype)
         roots.append(t._edge())
         seeds.append(seed)

@@ -60,22 +60,23 @@ def gradcheck(fn, inputs, *, eps: float = 1e-6, atol: float = 1e-5, rtol: float 
                                   allow_unused=True)
             for i, g in enumerate(grads):
                 if g is not None:
-                    analytical[k * len(diff_inputs) + i][j] = g.numpy().reshape(-1)
+                    analytical[k * len(diff_inputs) + i][j] = g.numpy(force=True).reshape(-1)
 
     # Numerical Jacobian, one column per input element.
     numerical = [np.zeros_like(a) for a in analytical]
     with no_grad():
         for i, t in enumerate(diff_inputs):
-            flat = t.data.reshape(-1) if t.data.flags.c_contiguous else None
-            if flat is None:
+            be = t.device.backend
+            if not be.is_contiguous(t.data):
                 raise ValueError("gradcheck: inputs must be contiguous")
+            flat = be.reshape(t.data, (-1,))  # a view: inputs are perturbed in place
             for j in range(t.numel()):
-                orig = flat[j]
-                flat[j] = orig + eps
-                plus = [o.detach().numpy().reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
-                flat[j] = orig - eps
-                minus = [o.detach().numpy().reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
-                flat[j] = orig
+                orig = be.to_host(be.getitem(flat, j)).item()
+                be.setitem(flat, j, orig + eps)
+                plus = [o.numpy(force=True).reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
+                be.setitem(flat, j, orig - eps)
+                minus = [o.numpy(force=True).reshape(-1).copy() for o in _flat_outputs(fn, inputs)]
+                be.setitem(flat, j, orig)
                 for k in range(len(outputs)):
                     numerical[k * len(diff_inputs) + i][:, j] = (plus[k] - minus[k]) / (2 * eps)
 
