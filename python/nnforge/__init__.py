@@ -12,8 +12,9 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from . import _methods
-from .dtypes import (bool_ as bool, dtype, float16, float32, float64, get_default_dtype,  # noqa: A001
-                     int8, int16, int32, int64, result_type, set_default_dtype, uint8)
+from .dtypes import (bfloat16, bool_ as bool, dtype, float16, float32, float64,  # noqa: A001
+                     get_default_dtype, int8, int16, int32, int64, result_type, set_default_dtype,
+                     uint8)
 from .dtypes import float16 as half, float32 as float, float64 as double, int64 as long  # noqa: A001
 from .dtypes import int32 as int  # noqa: A001
 from .device import device

@@ -2,10 +2,30 @@
 
 A ``dtype`` is a small immutable object naming an element type. Every backend
 maps it to its own storage type (numpy's for the CPU backend).
+
+``bfloat16`` (8 exponent bits, 7 mantissa bits: float32's range, ~3 significant
+digits) has no numpy type of its own; its storage is the ``ml_dtypes`` package's
+``bfloat16``, a numpy dtype of kind "V" with numpy's ufuncs (each computes in
+float32 and rounds to nearest even). Without ml_dtypes, ``nf.bfloat16`` still
+exists, and using it raises a RuntimeError that says to install the package.
 """
 from __future__ import annotations
 
 import numpy as np
+
+try:
+    import ml_dtypes as _ml_dtypes
+    BFLOAT16_NP = np.dtype(_ml_dtypes.bfloat16)
+except ImportError:  # pragma: no cover - ml_dtypes is a dependency; checked where used
+    _ml_dtypes = None
+    BFLOAT16_NP = None
+
+# numpy kinds of floating-point tensor storage: "f", and "V" for bfloat16
+# (ml_dtypes'), the only dtype of kind "V" a tensor can hold.
+FLOAT_KINDS = "fV"
+
+_NO_ML_DTYPES = ("nnforge.bfloat16 needs the ml_dtypes package, which gives numpy its "
+                 "bfloat16 type: pip install ml_dtypes")
 
 
 class dtype:
@@ -13,13 +33,20 @@ class dtype:
 
     __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_category")
 
-    def __init__(self, name: str, np_dtype, category: int):
+    def __init__(self, name: str, np_dtype, category: int, itemsize: int = 0):
         self.name = name
-        self.np = np.dtype(np_dtype)
-        self.itemsize = self.np.itemsize
+        if np_dtype is not None:  # None: bfloat16 without ml_dtypes (``np`` then raises)
+            self.np = np.dtype(np_dtype)
+        self.itemsize = itemsize or self.np.itemsize
         self.is_floating_point = category == _FLOAT
-        self.is_signed = category != _BOOL and self.np.kind != "u"
+        self.is_signed = category != _BOOL and not name.startswith("uint")
         self._category = category
+
+    def __getattr__(self, attr):
+        # Only reached when a slot is unset: ``np`` of bfloat16 without ml_dtypes.
+        if attr == "np" and self.name == "bfloat16":
+            raise RuntimeError(_NO_ML_DTYPES)
+        raise AttributeError(f"'nnforge.dtype' object has no attribute {attr!r}")
 
     def __repr__(self) -> str:
         return f"nnforge.{self.name}"
@@ -40,10 +67,13 @@ int64 = dtype("int64", np.int64, _INT)
 float16 = dtype("float16", np.float16, _FLOAT)
 float32 = dtype("float32", np.float32, _FLOAT)
 float64 = dtype("float64", np.float64, _FLOAT)
+bfloat16 = dtype("bfloat16", BFLOAT16_NP, _FLOAT, itemsize=2)
 
-_ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64)
+_ALL = (bool_, uint8, int8, int16, int32, int64, float16, float32, float64) + (
+    (bfloat16,) if BFLOAT16_NP is not None else ())
 _FROM_NP = {d.np: d for d in _ALL}
 _NAMES = {d.name: d for d in _ALL}
+_NAMES["bfloat16"] = bfloat16  # also without ml_dtypes: its ``np`` says what is missing
 _NAMES.update({"float": float32, "double": float64, "half": float16, "long": int64,
                "int": int32, "short": int16})
 
@@ -114,12 +144,17 @@ def from_numpy_dtype(npd) -> dtype:
 def _promote_pair(a: dtype, b: dtype) -> dtype:
     """Two tensors' common dtype. Across categories the higher category wins
     as it is (int64 + float16 -> float16, as in PyTorch, where numpy would
-    widen to float64); within one, numpy's promotion agrees with PyTorch's."""
+    widen to float64); within one, numpy's promotion agrees with PyTorch's
+    (ml_dtypes': bfloat16 with float32 or float64 gives that one), except for
+    bfloat16 with float16, which numpy refuses and PyTorch makes float32."""
     if a is b:
         return a
     if a._category != b._category:
         return a if a._category > b._category else b
-    return _FROM_NP[np.promote_types(a.np, b.np)]
+    try:
+        return _FROM_NP[np.promote_types(a.np, b.np)]
+    except TypeError:  # numpy has no common type of bfloat16 and float16; PyTorch's is float32
+        return float32
 
 
 def _scalar_category(x) -> int:

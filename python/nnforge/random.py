@@ -83,7 +83,7 @@ def uniform_array(rng: np.random.Generator, low: float, high: float, shape, np_d
     down to float32/float16 would sometimes give ``high`` itself, so the unit
     sample is drawn on the dtype's own grid and the result capped below ``high``."""
     np_dtype = np.dtype(np_dtype)
-    bits = {2: 11, 4: 24}.get(np_dtype.itemsize, 53)  # significand bits of float16/32/64
+    bits = {"float16": 11, "bfloat16": 8, "float32": 24}.get(np_dtype.name, 53)  # significand bits
     u = rng.random(shape)
     if bits < 53:
         u = np.floor(u * 2.0 ** bits) * 2.0 ** -bits

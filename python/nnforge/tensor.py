@@ -121,7 +121,7 @@ class Tensor:
         return int(self.data.nbytes)
 
     def is_floating_point(self) -> bool:
-        return self.data.dtype.kind == "f"
+        return self.data.dtype.kind in _dt.FLOAT_KINDS
 
     def is_contiguous(self) -> bool:
         return self.device.backend.is_contiguous(self.data)
@@ -177,7 +177,7 @@ class Tensor:
                 raise RuntimeError("requires_grad_: you can only change requires_grad of leaf "
                                    "tensors; use detach() to get a tensor that does not require grad")
             return self
-        if requires_grad and self.data.dtype.kind != "f":
+        if requires_grad and self.data.dtype.kind not in _dt.FLOAT_KINDS:
             raise RuntimeError(f"requires_grad_: only floating point tensors can require "
                                f"gradients, got dtype {self.dtype.name}")
         self._requires_grad = bool(requires_grad)
@@ -441,6 +441,9 @@ class Tensor:
     def half(self) -> "Tensor":
         return self.to(dtype=_dt.float16)
 
+    def bfloat16(self) -> "Tensor":
+        return self.to(dtype=_dt.bfloat16)
+
     def long(self) -> "Tensor":
         return self.to(dtype=_dt.int64)
 
@@ -453,6 +456,8 @@ class Tensor:
     # ---------------------------------------------------------------- printing
     def __repr__(self) -> str:
         arr = self.device.backend.to_host(self.data)
+        if arr.dtype.kind == "V":  # bfloat16: numpy prints it like float32 (exactly)
+            arr = arr.astype(np.float32)
         prefix = "tensor("
         if arr.size == 0:
             body = f"[], size={tuple(arr.shape)}" if arr.ndim > 1 else "[]"
@@ -464,7 +469,7 @@ class Tensor:
         if self.device.type != "cpu":
             extras.append(f"device='{self.device}'")
         default = (_dt.get_default_dtype().np, np.dtype(np.int64), np.dtype(np.bool_))
-        if arr.dtype not in default:
+        if self.data.dtype not in default:
             extras.append(f"dtype={self.dtype!r}")
         if self.grad_fn is not None:
             extras.append(f"grad_fn=<{self.grad_fn.name()}Backward>")

@@ -5,6 +5,15 @@ scalars: results of reductions over all elements are 0-d arrays). The ops in
 ``nnforge.ops`` call only these names; the CUDA backend offers the same ones.
 Matrix products go through ``matmul`` and ``linear`` (x W^T + b, fused), both
 on the hand-written GEMM (csrc/cpu/gemm/): no CPU matmul calls numpy's BLAS.
+
+bfloat16 arrays are ml_dtypes' (see nnforge.dtypes). Its numpy ufuncs compute
+each element in float32 and round, as PyTorch's CPU kernels do; the C++
+kernels, the GEMM and the reductions take bfloat16 (like float16) through
+float32 and round the result once. Two numpy habits are undone here: a
+bfloat16 array with a Python float gives float32 (float64 in ``where``), where
+NEP 50 (which numpy follows for every other dtype) keeps bfloat16; and numpy
+sums bfloat16 in bfloat16 (1000 x 0.1 gives 32), where PyTorch accumulates in
+float32.
 """
 from __future__ import annotations
 
@@ -12,8 +21,13 @@ import builtins
 
 import numpy as np
 
+from ..dtypes import BFLOAT16_NP as _BF16
+
 array_type = np.ndarray
 name = "cpu"
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+# float16 and bfloat16: the C++ kernels compute them in float32.
+_REDUCED = tuple(d for d in (np.dtype(np.float16), _BF16) if d is not None)
 
 def _quiet():
     """Floating-point warnings off: PyTorch gives inf/nan silently; so do we.
@@ -85,18 +99,60 @@ def _quietly(fn):
     return quiet_fn
 
 
-add = _quietly(np.add)
-subtract = _quietly(np.subtract)
-multiply = _quietly(np.multiply)
+def _bf16_weak(out, a, b):
+    """``out`` of a binary op where ``a`` or ``b`` is a Python float: rounded to
+    bfloat16 when the other operand is a bfloat16 array (numpy computed it in
+    float32 or float64; PyTorch computes bfloat16 ops with a scalar in float32
+    and rounds once, which this is)."""
+    if getattr(a, "dtype", None) is _BF16 or getattr(b, "dtype", None) is _BF16:
+        return out.astype(_BF16)
+    return out
+
+
+def _binary(fn):
+    """numpy's binary ``fn`` without floating-point warnings, keeping bfloat16 with a
+    Python float (``_bf16_weak``): two type checks more for any other dtype."""
+    def binary(a, b):
+        with _quiet():
+            out = fn(a, b)
+        if type(b) is float or type(a) is float:
+            return _bf16_weak(out, a, b)
+        return out
+    binary.__name__ = fn.__name__
+    binary.__doc__ = f"numpy.{fn.__name__}, without floating-point warnings."
+    return binary
+
+
+add = _binary(np.add)
+subtract = _binary(np.subtract)
+multiply = _binary(np.multiply)
+divide = _binary(np.true_divide)
+floor_divide = _binary(np.floor_divide)
+remainder = _binary(np.remainder)
+power = _binary(np.power)
 negative = np.negative
 absolute = np.abs
 exp = _quietly(np.exp)
 sin = _quietly(np.sin)
 cos = _quietly(np.cos)
 tanh = np.tanh
-maximum = np.maximum
-minimum = np.minimum
-where = np.where
+
+
+def maximum(a, b):
+    out = np.maximum(a, b)
+    return _bf16_weak(out, a, b) if type(b) is float or type(a) is float else out
+
+
+def minimum(a, b):
+    out = np.minimum(a, b)
+    return _bf16_weak(out, a, b) if type(b) is float or type(a) is float else out
+
+
+def where(cond, a, b):
+    out = np.where(cond, a, b)
+    return _bf16_weak(out, a, b) if type(b) is float or type(a) is float else out
+
+
 equal = np.equal
 not_equal = np.not_equal
 less = np.less
@@ -116,26 +172,6 @@ round = np.round
 square = _quietly(np.square)
 
 
-def divide(a, b):
-    with _quiet():
-        return np.true_divide(a, b)
-
-
-def floor_divide(a, b):
-    with _quiet():
-        return np.floor_divide(a, b)
-
-
-def remainder(a, b):
-    with _quiet():
-        return np.remainder(a, b)
-
-
-def power(a, b):
-    with _quiet():
-        return np.power(a, b)
-
-
 def log(a):
     with _quiet():
         return np.log(a)
@@ -152,6 +188,8 @@ def sqrt(a):
 
 
 def rsqrt(a):
+    if a.dtype is _BF16:  # one rounding, not two
+        return rsqrt(a.astype(_F32)).astype(_BF16)
     with _quiet():
         return np.reciprocal(np.sqrt(a))
 
@@ -163,6 +201,8 @@ def reciprocal(a):
 
 def sigmoid(a):
     """1 / (1 + e^-x), evaluated from e^-|x| so neither branch overflows."""
+    if a.dtype is _BF16:  # one rounding, not four
+        return sigmoid(a.astype(_F32)).astype(_BF16)
     e = np.exp(-np.abs(a))
     r = np.reciprocal(1 + e)
     return np.where(a >= 0, r, e * r)
@@ -171,7 +211,7 @@ def sigmoid(a):
 def sign(a):
     """-1, 0 or 1; 0 for nan, as in PyTorch (numpy gives nan)."""
     s = np.sign(a)
-    return np.where(np.isnan(s), 0, s) if s.dtype.kind == "f" else s
+    return np.where(np.isnan(s), 0, s) if s.dtype.kind in "fV" else s
 
 
 def relu(a):
@@ -181,9 +221,9 @@ def relu(a):
 def clip(a, lo, hi):
     """Clamp; ``lo``/``hi`` may be None, scalars or arrays (PyTorch: max wins)."""
     if lo is not None:
-        a = np.maximum(a, lo)
+        a = maximum(a, lo)
     if hi is not None:
-        a = np.minimum(a, hi)
+        a = minimum(a, hi)
     return a
 
 
@@ -220,13 +260,22 @@ def _size_of(shape, axis) -> int:
     return n
 
 
+def _via_f32(fn, a, *args, **kwargs):
+    """``fn`` of a bfloat16 array computed in float32, rounded back once."""
+    return fn(a.astype(_F32), *args, **kwargs).astype(_BF16)
+
+
 def sum(a, axis=None, keepdims=False, dtype=None):
+    if a.dtype is _BF16 and (dtype is None or np.dtype(dtype) == _BF16):
+        return _via_f32(sum, a, axis, keepdims)  # float32 accumulation, as PyTorch
     with _quiet():
         return ensure_array(np.sum(a, axis=axis, keepdims=keepdims, dtype=dtype))
 
 
 def mean(a, axis=None, keepdims=False):
     """sum / N; nan (silently, as in PyTorch) over an empty dim."""
+    if a.dtype is _BF16:
+        return _via_f32(mean, a, axis, keepdims)
     with _quiet():
         return ensure_array(np.true_divide(np.sum(a, axis=axis, keepdims=keepdims),
                                            _size_of(a.shape, axis)))
@@ -234,6 +283,8 @@ def mean(a, axis=None, keepdims=False):
 
 def var(a, axis=None, ddof=1, keepdims=False):
     """sum (x - mean)^2 / max(N - ddof, 0): inf or nan (silently) when N <= ddof."""
+    if a.dtype is _BF16:
+        return _via_f32(var, a, axis, ddof, keepdims)
     with _quiet():
         centered = a - np.mean(a, axis=axis, keepdims=True) if a.size else a
         ss = np.sum(np.square(centered), axis=axis, keepdims=keepdims)
@@ -242,6 +293,8 @@ def var(a, axis=None, ddof=1, keepdims=False):
 
 
 def prod(a, axis=None, keepdims=False):
+    if a.dtype is _BF16:
+        return _via_f32(prod, a, axis, keepdims)
     with _quiet():
         return ensure_array(np.prod(a, axis=axis, keepdims=keepdims))
 
@@ -271,11 +324,15 @@ def all(a, axis=None, keepdims=False):
 
 
 def cumsum(a, axis):
+    if a.dtype is _BF16:
+        return _via_f32(cumsum, a, axis)
     with _quiet():
         return np.cumsum(a, axis=axis)
 
 
 def cumprod(a, axis):
+    if a.dtype is _BF16:
+        return _via_f32(cumprod, a, axis)
     with _quiet():
         return np.cumprod(a, axis=axis)
 
@@ -292,6 +349,8 @@ def _max_or_neg_inf(a, axis):
 def logsumexp(a, axis, keepdims=False):
     """log sum exp(x) = m + log sum exp(x - m), m the max (0 where m is +-inf,
     so that a row of -inf gives -inf and a row holding +inf gives +inf)."""
+    if a.dtype is _BF16:
+        return _via_f32(logsumexp, a, axis, keepdims)
     m = _max_or_neg_inf(a, axis)
     m = np.where(np.isfinite(m), m, 0)
     with _quiet():
@@ -303,10 +362,10 @@ def logsumexp(a, axis, keepdims=False):
 
 def _softmax_in_kernel(a) -> bool:
     """Whether the fused kernel (cpu_layernorm.softmax_kernel) takes ``a``: float
-    arrays with at least one dim. It walks any axis of a C-contiguous array in
-    place, so a non-contiguous input costs one copy (still fewer passes than
-    numpy's max / subtract / exp / sum / divide)."""
-    return a.ndim > 0 and a.dtype.kind == "f" and a.dtype.itemsize <= 8
+    arrays with at least one dim (bfloat16 too: through float32). It walks any
+    axis of a C-contiguous array in place, so a non-contiguous input costs one
+    copy (still fewer passes than numpy's max / subtract / exp / sum / divide)."""
+    return a.ndim > 0 and a.dtype.kind in "fV" and a.dtype.itemsize <= 8
 
 
 def softmax(a, axis):
@@ -396,9 +455,8 @@ def nonzero(a):
 # ---------------------------------------------------------------- linear algebra
 # float32 and float64 products run in the hand-written GEMM (csrc/cpu/gemm/,
 # bound as _C.cpu.gemm), which reads transposed and sliced views in place;
-# float16 is computed in float32. Only dtypes numpy multiplies without BLAS
-# (integers) stay with numpy's loops.
-_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+# float16 and bfloat16 are computed in float32. Only dtypes numpy multiplies
+# without BLAS (integers) stay with numpy's loops.
 _GEMM_DTYPES = (_F32, _F64)
 _kernels = None
 
@@ -418,7 +476,7 @@ def _gemm_dtype(a, b):
     if dt.kind == "f" and dt.itemsize in (4, 8):
         work = _F32 if dt.itemsize == 4 else _F64  # native byte order
         return work, work
-    if dt == np.float16:
+    if dt in _REDUCED:
         return _F32, dt
     return None, None
 
@@ -485,7 +543,7 @@ def _optim_step(kernel, name, param, grad, states, **options):
     """Runs ``kernel(param, grad, *states, **options)``, staging arrays it cannot take."""
     from .. import _C  # here, so that this section is all the optimizer code in the file
 
-    if param.dtype.kind != "f":
+    if param.dtype.kind not in "fV":
         raise TypeError(f"{name}: param has dtype {param.dtype}; optimizers update "
                         "floating-point tensors")
     compute = param.dtype if param.dtype in (np.float32, np.float64) else np.dtype(np.float32)
@@ -545,7 +603,7 @@ def adadelta_update_(p, g, square_avg, acc_delta, *, lr, rho, eps, weight_decay,
 # ---------------------------------------------------------------- activations and losses (nn)
 # erf and GELU run in the nnforge._C.cpu kernels (csrc/cpu/activation.cpp);
 # numpy has no erf. The kernels take float32/float64 C-contiguous arrays;
-# float16 goes through float32.
+# float16 and bfloat16 go through float32.
 def _activation_kernels():
     from .._C import cpu as kernels  # imported on first use: numpy-only code never needs it
     return kernels
@@ -553,7 +611,7 @@ def _activation_kernels():
 
 def _kernel_call(fn, *arrays):
     dtype = arrays[0].dtype
-    work = np.float32 if dtype == np.float16 else dtype
+    work = _F32 if dtype in _REDUCED else dtype
     out = fn(*(np.asarray(a, dtype=work, order="C") for a in arrays))  # keeps 0-d arrays 0-d
     return out if out.dtype == dtype else out.astype(dtype)
 
@@ -593,7 +651,7 @@ def _class_layout(z, target):
     d = 1
     for s in z.shape[2:]:
         d *= s
-    work = np.float32 if z.dtype == np.float16 else z.dtype
+    work = _F32 if z.dtype in _REDUCED else z.dtype
     z3 = np.asarray(z, dtype=work, order="C").reshape(n, c, d)
     t2 = np.asarray(target, dtype=np.int64, order="C").reshape(n, d)
     return z3, t2, work

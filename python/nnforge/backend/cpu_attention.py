@@ -7,7 +7,7 @@ with batch dims that broadcast; heads match, or one side has 1 head
 with strides (last dim not contiguous, several broadcast batch dims). The
 mask (bool "takes part", or additive in q's dtype) broadcasts to
 (*batch, H, L, S); its broadcast dims stay stride-0 views, so a key-padding
-mask (B, 1, 1, S) is never expanded. float16 computes in float32. An additive
+mask (B, 1, 1, S) is never expanded. float16 and bfloat16 compute in float32. An additive
 mask's gradient is summed over those same broadcast dims inside the backward
 kernel (dS = P o (dP - D), never stored as a full (..., L, S) array) and
 then over any other dims it was broadcast along.
@@ -15,6 +15,11 @@ then over any other dims it was broadcast along.
 from __future__ import annotations
 
 import numpy as np
+
+from ..dtypes import BFLOAT16_NP as _BF16
+
+# float16 and bfloat16: computed in float32 and rounded back.
+_REDUCED = tuple(d for d in (np.dtype(np.float16), _BF16) if d is not None)
 
 __all__ = ["sdpa_forward", "sdpa_backward", "sdpa_dropout_mask"]
 
@@ -26,7 +31,7 @@ def _kernels():
 
 def _work(x):
     x = np.asarray(x)
-    if x.dtype == np.float16:
+    if x.dtype in _REDUCED:
         x = x.astype(np.float32)
     if x.ndim and x.shape[-1] > 1 and x.strides[-1] != x.itemsize:
         x = np.ascontiguousarray(x)

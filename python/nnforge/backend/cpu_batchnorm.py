@@ -1,12 +1,17 @@
 """CPU batch normalization over nnforge._C.cpu (csrc/cpu/batchnorm.cpp).
 
 Inputs are (N, C, *) arrays, seen by the kernels as (N, C, S); per-channel
-arrays are (C,). Results come back in the input's dtype; float16 computes in
+arrays are (C,). Results come back in the input's dtype; float16 (and bfloat16) computes in
 float32. The running statistics are updated in place here (``batch_norm_update_stats_``).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..dtypes import BFLOAT16_NP as _BF16
+
+# float16 and bfloat16: computed in float32 and rounded back.
+_REDUCED = tuple(d for d in (np.dtype(np.float16), _BF16) if d is not None)
 
 __all__ = ["batch_norm_train", "batch_norm_eval", "batch_norm_invstd", "batch_norm_backward",
            "batch_norm_update_stats_"]
@@ -18,7 +23,7 @@ def _kernels():
 
 
 def _work_dtype(x):
-    return np.float32 if x.dtype == np.float16 else x.dtype
+    return np.float32 if x.dtype in _REDUCED else x.dtype
 
 
 def _nsc(x) -> np.ndarray:

@@ -4,12 +4,17 @@ backend/cpu.py). Arrays are NCHW; conv1d callers pass H = 1.
 
 Geometry arguments: ``stride`` and ``dilation`` are (h, w) pairs, ``padding``
 is (top, bottom, left, right), so 'same' can pad one more on the bottom/right
-as PyTorch does. float32/float64 run as they are; float16 runs in float32 and
-comes back as float16.
+as PyTorch does. float32/float64 run as they are; float16 and bfloat16 run in float32 and
+come back in their dtype.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..dtypes import BFLOAT16_NP as _BF16
+
+# float16 and bfloat16: computed in float32 and rounded back.
+_REDUCED = tuple(d for d in (np.dtype(np.float16), _BF16) if d is not None)
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
 
@@ -30,7 +35,7 @@ def _work(a, dtype):
 
 def _dtypes(a):
     """(dtype the kernel runs in, dtype of the result)."""
-    return (np.dtype(np.float32) if a.dtype == np.float16 else a.dtype), a.dtype
+    return (np.dtype(np.float32) if a.dtype in _REDUCED else a.dtype), a.dtype
 
 
 def conv2d_forward(x, w, b, stride, padding, dilation, groups):

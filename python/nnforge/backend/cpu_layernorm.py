@@ -5,11 +5,16 @@ Layer norm normalizes the last ``k`` dims of x: the kernels see x as (R, N),
 N the product of those dims; weight and bias have the normalized shape; mean
 and rstd come back as (R,) arrays. Softmax runs over any axis of a
 C-contiguous array (the kernel walks it as (outer, N, inner)). float32 and
-float64 run in the kernels; float16 computes in float32 and rounds back.
+float64 run in the kernels; float16 and bfloat16 compute in float32 and round back.
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..dtypes import BFLOAT16_NP as _BF16
+
+# float16 and bfloat16: computed in float32 and rounded back.
+_REDUCED = tuple(d for d in (np.dtype(np.float16), _BF16) if d is not None)
 
 __all__ = ["layer_norm_forward", "layer_norm_backward", "softmax_kernel",
            "softmax_backward", "log_softmax_backward"]
@@ -26,7 +31,7 @@ def _work(a, dtype):
 
 
 def _work_dtype(x):
-    return np.float32 if x.dtype == np.float16 else x.dtype
+    return np.float32 if x.dtype in _REDUCED else x.dtype
 
 
 def _rows(x, k):

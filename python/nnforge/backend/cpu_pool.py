@@ -2,12 +2,17 @@
 
 Every function takes (N, C, H, W) numpy arrays (the ops fold 1-D and
 unbatched inputs into that form) and returns arrays of the input's dtype;
-float16 computes in float32. Pairs (kernel, stride, ...) are (h, w) tuples of
+float16 and bfloat16 compute in float32. Pairs (kernel, stride, ...) are (h, w) tuples of
 ints, already checked by the ops (the kernels check them again).
 """
 from __future__ import annotations
 
 import numpy as np
+
+from ..dtypes import BFLOAT16_NP as _BF16
+
+# float16 and bfloat16: computed in float32 and rounded back.
+_REDUCED = tuple(d for d in (np.dtype(np.float16), _BF16) if d is not None)
 
 __all__ = ["max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
            "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d"]
@@ -20,7 +25,7 @@ def _kernels():
 
 def _work(a: np.ndarray) -> np.ndarray:
     """``a`` as the C-contiguous float32/float64 array the kernels take."""
-    dtype = np.float32 if a.dtype == np.float16 else a.dtype
+    dtype = np.float32 if a.dtype in _REDUCED else a.dtype
     return np.ascontiguousarray(a, dtype=dtype)
 
 

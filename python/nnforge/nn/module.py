@@ -577,6 +577,9 @@ class Module:
     def half(self) -> "Module":
         return self.to(_dt.float16)
 
+    def bfloat16(self) -> "Module":
+        return self.to(_dt.bfloat16)
+
     def cpu(self) -> "Module":
         return self.to("cpu")
 

@@ -36,7 +36,7 @@ def make(data, device) -> Tensor:
 
 def float_input(x: Tensor) -> Tensor:
     """Integer and bool tensors enter float math (exp, sqrt, ...) as the default float."""
-    if x.data.dtype.kind == "f":
+    if x.data.dtype.kind in _dt.FLOAT_KINDS:
         return x
     from .convert import to_dtype
     return to_dtype(x, _dt.get_default_dtype())

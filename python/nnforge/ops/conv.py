@@ -97,7 +97,7 @@ def _shape(x) -> tuple:
 
 def _check_dtypes(op, input, weight, bias):
     for arg, t in (("input", input), ("weight", weight), ("bias", bias)):
-        if t is not None and t.dtype.np.kind != "f":
+        if t is not None and not t.dtype.is_floating_point:
             raise TypeError(f"{op}: {arg} must be a floating-point tensor, got {t.dtype}")
     for arg, t in (("weight", weight), ("bias", bias)):
         if t is not None and t.dtype != input.dtype:

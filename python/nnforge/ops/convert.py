@@ -1,6 +1,7 @@
 """Casts, copies and moves: to_dtype, to_device, clone, contiguous."""
 from __future__ import annotations
 
+from .. import dtypes as _dt
 from ..autograd.function import Function
 from ..tensor import Tensor
 
@@ -11,7 +12,7 @@ class Cast(Function):
         out = ctx.backend.astype(x, np_dtype)
         if out is x:
             out = ctx.backend.copy(x)
-        if out.dtype.kind != "f":
+        if out.dtype.kind not in _dt.FLOAT_KINDS:
             ctx.mark_non_differentiable(out)
         return out
 

@@ -32,7 +32,7 @@ def _size(size, op):
 
 
 def _finish(array: np.ndarray, device, requires_grad: bool, op: str) -> Tensor:
-    if requires_grad and array.dtype.kind != "f":
+    if requires_grad and array.dtype.kind not in _dt.FLOAT_KINDS:
         raise RuntimeError(f"{op}: only floating point tensors can require gradients, "
                            f"got dtype {array.dtype}")
     return Tensor._from_host(array, as_device(device), requires_grad)
@@ -100,7 +100,7 @@ def _to_numpy(data, dtype, op) -> np.ndarray:
                 arr = arr.astype(_dt.get_default_dtype().np)
             elif arr.dtype.kind in "iu":
                 arr = arr.astype(np.int64)
-    if arr.dtype.kind in "OUSV":
+    if arr.dtype.kind in "OUSV" and arr.dtype != _dt.BFLOAT16_NP:
         raise TypeError(f"{op}: cannot make a tensor from data of type {arr.dtype} "
                         f"(got {type(data).__name__}); expected numbers, bools or nested "
                         "sequences of them")
@@ -115,7 +115,8 @@ def _has_typed_float(data) -> bool:
     if isinstance(data, (list, tuple)):
         return any(_has_typed_float(d) for d in data)
     if isinstance(data, (np.ndarray, np.generic, Tensor)):
-        return np.dtype(data.dtype.np if isinstance(data, Tensor) else data.dtype).kind == "f"
+        dt = np.dtype(data.dtype.np if isinstance(data, Tensor) else data.dtype)
+        return dt.kind in _dt.FLOAT_KINDS
     return False
 
 

@@ -93,7 +93,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if input.ndim < 2:
         raise ValueError(f"{op}: expected an input of shape (N, C, *) with at least 2 dims, "
                          f"got shape {tuple(input.shape)}")
-    if input.dtype.np.kind != "f":
+    if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
     c = input.shape[1]
     for name, t in (("running_mean", running_mean), ("running_var", running_var),
@@ -179,7 +179,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-05) -> Te
     """
     op = "layer_norm"
     check_tensor(input, op)
-    if input.dtype.np.kind != "f":
+    if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
     shape = _normalized_shape(op, normalized_shape, input)
     _check_affine(op, "weight", weight, shape, input)
@@ -204,7 +204,7 @@ def rms_norm(input, normalized_shape, weight=None, eps=None) -> Tensor:
     """
     op = "rms_norm"
     check_tensor(input, op)
-    if input.dtype.np.kind != "f":
+    if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
     shape = _normalized_shape(op, normalized_shape, input)
     _check_affine(op, "weight", weight, shape, input)

@@ -57,7 +57,7 @@ def _check_input(input, op: str, dims: int) -> Tensor:
     if any(s == 0 for s in input.shape[-dims - 1:]):
         raise ValueError(f"{op}: expected non-empty channel and spatial dims (the batch may "
                          f"be empty), got shape {tuple(input.shape)}")
-    if input.dtype.np.kind != "f":
+    if not input.dtype.is_floating_point:
         raise TypeError(f"{op}: expected a floating-point input, got {input.dtype}")
     return input
 

@@ -260,7 +260,7 @@ def _float_reduction(x, op, dtype=None):
     check_tensor(x, op)
     if dtype is not None:
         x = x.to(dtype=_dt.as_dtype(dtype))
-    if x.data.dtype.kind != "f":
+    if x.data.dtype.kind not in _dt.FLOAT_KINDS:
         raise TypeError(f"{op}: input dtype must be floating point, got {x.dtype.name}; "
                         "cast it with .float() first")
     return x
