@@ -29,13 +29,16 @@ from typing import Callable, Mapping
 
 import numpy as np
 
+from ..dtypes import BFLOAT16_NP
+
 __all__ = ["CheckpointError", "save_file", "load_file", "save_numpy", "load_numpy",
            "read_numpy", "load_metadata", "atomic_write"]
 
 METADATA_KEY = "__metadata__"
 
-# safetensors dtype name -> little-endian numpy dtype. BF16 has no numpy type:
-# it is read as its raw 16 bits and widened to float32, which is exact.
+# safetensors dtype name -> little-endian numpy dtype. BF16 is read as its raw
+# 16 bits, then viewed as ml_dtypes' bfloat16 (nf.bfloat16), or, without
+# ml_dtypes, widened to float32 (exact).
 _DTYPES = {
     "BOOL": np.dtype("|b1"),
     "U8": np.dtype("|u1"),
@@ -62,6 +65,8 @@ _FROM_NUMPY = {
     np.dtype(np.float32): "F32",
     np.dtype(np.float64): "F64",
 }
+if BFLOAT16_NP is not None:
+    _FROM_NUMPY[BFLOAT16_NP] = "BF16"
 
 _HEADER_ALIGN = 8
 # The reference implementation refuses headers over 100 MB; so do we, before
@@ -141,6 +146,8 @@ def _write_array(f, arr: np.ndarray) -> None:
     """Writes one array's bytes: C order, little-endian."""
     if arr.size == 0:
         return
+    if BFLOAT16_NP is not None and arr.dtype == BFLOAT16_NP:
+        arr = arr.view(np.uint16)  # ml_dtypes' type has no byte orders: write its bits
     little = arr.dtype.newbyteorder("<")
     if arr.dtype != little:
         arr = arr.astype(little)
@@ -383,6 +390,10 @@ def _to_array(path, buffer: bytearray, name: str, code: str, shape, begin: int, 
         if np.any(arr.view(np.uint8) > 1):
             raise _fail(path, f"tensor {name!r}: BOOL bytes must be 0 or 1")
         return arr
+    if code == "BF16" and BFLOAT16_NP is not None:
+        if not (dt.isnative and arr.flags.aligned):
+            arr = arr.astype(np.uint16)
+        return arr.view(BFLOAT16_NP)  # the bits, as nf.bfloat16
     if code == "BF16":
         wide = arr.astype(np.uint32)  # bfloat16 is the top half of a float32
         wide <<= 16  # in place: an operator would turn a 0-d array into a scalar
@@ -406,8 +417,9 @@ def read_numpy(path):
 def load_numpy(path) -> dict:
     """Reads a safetensors file into a dict of name -> numpy array (header order).
 
-    BF16 tensors come back as float32 (exact). The arrays are writable and do
-    not refer to the file, which may be replaced or deleted afterwards."""
+    BF16 tensors come back as ml_dtypes' bfloat16 (as float32, exactly, without
+    ml_dtypes). The arrays are writable and do not refer to the file, which may
+    be replaced or deleted afterwards."""
     return read_numpy(path)[0]
 
 
