@@ -84,3 +84,14 @@ def test_gradcheck_on_the_device(emulated_cuda):  # noqa: F811
     x = nf.randn(2, 3, dtype=nf.float64, device="cuda", requires_grad=True)
     w = nf.randn(4, 3, dtype=nf.float64, device="cuda", requires_grad=True)
     assert nf.autograd.gradcheck(lambda a, b: nf.nn.functional.linear(a, b).tanh(), (x, w))
+
+
+def test_writing_into_an_expanded_device_view_raises(emulated_cuda):  # noqa: F811
+    """numpy marks broadcast views read-only; a device array has no flags, so its stride-0
+    dims (of size > 1) are what tells the in-place check."""
+    e = nf.ones(1, 3, device="cuda").expand(4, 3)
+    with pytest.raises(RuntimeError, match="read-only"):
+        e.add_(1.0)
+    y = nf.ones(3, device="cuda").unsqueeze(0)  # a size-1 dim may have any stride
+    y.add_(1.0)
+    assert y.tolist() == [[2.0, 2.0, 2.0]]

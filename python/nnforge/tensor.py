@@ -259,8 +259,10 @@ class Tensor:
 
     # ---------------------------------------------------------------- in-place machinery
     def _check_inplace(self, op: str) -> None:
-        flags = getattr(self.data, "flags", None)
-        if flags is not None and not flags.writeable:
+        a = self.data
+        flags = getattr(a, "flags", None)
+        if (not flags.writeable) if flags is not None else any(  # a device array: stride 0
+                st == 0 and n > 1 for st, n in zip(a.element_strides, a.shape)):
             raise RuntimeError(f"{op}: cannot write into this tensor of shape {tuple(self.shape)}: "
                                "its memory is read-only (an expand()ed view, whose elements share "
                                "memory, or a read-only numpy array); clone() it first")
