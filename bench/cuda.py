@@ -18,12 +18,10 @@
   8, vocabulary 50304, bf16 weights and activations, loss in fp32, AdamW):
   ``nf.models.GPT`` vs the same network in PyTorch eager (bench/gpt.py's twin,
   weights copied); tokens/s, target at least equal (peer/ours >= 1).
-  While nnforge's Tensor layer has no ``nf.bfloat16``, the bf16 conv and GPT
-  rows are skipped (with that reason) and fp16 rows stand in.
 
 fp32 rows run the peer with TF32 off (cuBLAS and cuDNN), the same arithmetic
 as ours, except the GEMM row that names cuBLAS TF32. A row whose nnforge
-kernel is not written yet (NotImplementedError) or whose dtype nnforge lacks
+kernel is not written yet (NotImplementedError) or does not take the dtype
 is reported as skipped, with the reason (and the peer's time when it ran),
 instead of stopping the bench.
 
@@ -251,18 +249,6 @@ class _Tf32Off:
 _SHORT = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
-def _nf_dtype(name):
-    """nnforge's dtype of that name, or None where the Tensor layer lacks it."""
-    import nnforge as nf
-    return getattr(nf, name, None)
-
-
-def _half_dtypes():
-    """bf16, as the issue asks; while nnforge's Tensor layer has no bfloat16 the
-    bf16 rows are skipped and fp16 rows (same tensor-core rate) stand in."""
-    return ("bfloat16",) if _nf_dtype("bfloat16") is not None else ("bfloat16", "float16")
-
-
 def lstm_rows(hiddens, device_name, batch=64, steps=100):
     """nn.LSTM (one layer, input size H) on cuda vs torch.nn.LSTM (cuDNN), fp32."""
     import nnforge as nf
@@ -354,7 +340,7 @@ def conv_rows(batch, device_name, shapes=RESNET50_CONVS):
         x_np = rng.standard_normal((batch, cin, hw, hw)).astype(np.float32)
         w_np = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
         g_np = rng.standard_normal((batch, cout, out_hw, out_hw)).astype(np.float32)
-        for dt in ("float32",) + _half_dtypes():
+        for dt in ("float32", "bfloat16"):
             name = f"conv2d {_SHORT[dt]} {label} {hw}x{hw} N{batch}"
             peer_name = f"cuDNN {_SHORT[dt]}"
             peer = {}
@@ -376,30 +362,27 @@ def conv_rows(batch, device_name, shapes=RESNET50_CONVS):
                     peer["fwd+bwd"] = _time(peer_fwd_bwd, torch.cuda.synchronize)
                 del tx, tw, tg, txg, twg
             ours_s, reason = {}, None
-            ndt = _nf_dtype(dt)
-            if ndt is None:
-                reason = f"nnforge has no Tensor dtype nf.{dt}"
-            else:
-                try:
-                    x, w, g = (nf.from_numpy(a).to("cuda").to(ndt) for a in (x_np, w_np, g_np))
-                    xg, wg = x.detach().requires_grad_(), w.detach().requires_grad_()
-                    conv = nf.nn.functional.conv2d
+            ndt = getattr(nf, dt)
+            try:
+                x, w, g = (nf.from_numpy(a).to("cuda").to(ndt) for a in (x_np, w_np, g_np))
+                xg, wg = x.detach().requires_grad_(), w.detach().requires_grad_()
+                conv = nf.nn.functional.conv2d
 
-                    def ours_fwd():
-                        with nf.no_grad():
-                            conv(x, w, None, stride, pad)
+                def ours_fwd():
+                    with nf.no_grad():
+                        conv(x, w, None, stride, pad)
 
-                    def ours_fwd_bwd():
-                        y = conv(xg, wg, None, stride, pad)
-                        nf.autograd.grad(y, [xg, wg], g)
-                    ours_s["fwd"] = _time(ours_fwd, sync)
-                    ours_s["fwd+bwd"] = _time(ours_fwd_bwd, sync)
-                except NotImplementedError as e:
-                    reason = _unavailable(e)
-                except TypeError as e:
-                    if dt == "float32":
-                        raise
-                    reason = _unavailable(e)  # our conv does not take this dtype
+                def ours_fwd_bwd():
+                    y = conv(xg, wg, None, stride, pad)
+                    nf.autograd.grad(y, [xg, wg], g)
+                ours_s["fwd"] = _time(ours_fwd, sync)
+                ours_s["fwd+bwd"] = _time(ours_fwd_bwd, sync)
+            except NotImplementedError as e:
+                reason = _unavailable(e)
+            except TypeError as e:
+                if dt == "float32":
+                    raise
+                reason = _unavailable(e)  # our conv does not take this dtype
             for kind, flops in (("fwd", fwd_flops), ("fwd+bwd", 3 * fwd_flops)):
                 if kind in ours_s:
                     rows.append(_row(f"{name} {kind}", flops, ours_s[kind], peer.get(kind),
@@ -451,24 +434,21 @@ def gpt_step_rows(device_name, n_layer=12, d_model=768, n_head=12, t=1024, batch
         del tm, topt, tx, ty
         torch.cuda.empty_cache()
 
-    ndt = _nf_dtype(dtype)
-    reason = None if ndt is not None else f"nnforge has no Tensor dtype nf.{dtype}"
-    ours_s = None
-    if ndt is not None:
-        try:
-            ours.to("cuda").to(dtype=ndt)
-            opt = nf.optim.AdamW(ours.parameters(), lr=1e-4)
-            x, y = nf.from_numpy(x_np).to("cuda"), nf.from_numpy(y_np).to("cuda")
-            ce = nf.nn.functional.cross_entropy
+    reason = ours_s = None
+    try:
+        ours.to("cuda").to(dtype=getattr(nf, dtype))
+        opt = nf.optim.AdamW(ours.parameters(), lr=1e-4)
+        x, y = nf.from_numpy(x_np).to("cuda"), nf.from_numpy(y_np).to("cuda")
+        ce = nf.nn.functional.cross_entropy
 
-            def ours_step():
-                loss = ce(ours(x).reshape(-1, GPT_VOCAB).float(), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-            ours_s = _time(ours_step, sync, budget_s=3.0, max_reps=10)
-        except (NotImplementedError, MemoryError) as e:   # kernels not written; batch too big
-            reason = _unavailable(e)
+        def ours_step():
+            loss = ce(ours(x).reshape(-1, GPT_VOCAB).float(), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        ours_s = _time(ours_step, sync, budget_s=3.0, max_reps=10)
+    except (NotImplementedError, MemoryError) as e:   # kernels not written; batch too big
+        reason = _unavailable(e)
     peer_name = f"torch eager {_SHORT[dtype]}"
     if ours_s is None:
         r = _skipped(name, reason, peer_s, peer_name)
@@ -494,8 +474,7 @@ def results() -> list:
     rows += lstm_rows((512,) if quick else (512, 1024), name)
     rows += conv_rows(8 if quick else 32, name)
     gpt_shape = {"n_layer": 2, "t": 256, "batch": 4} if quick else {}
-    for dt in _half_dtypes():
-        rows += gpt_step_rows(name, dtype=dt, **gpt_shape)
+    rows += gpt_step_rows(name, dtype="bfloat16", **gpt_shape)
     for r in rows:
         if "skipped" in r:
             print(f"bench/cuda: {r['name']}: {r['skipped']}")

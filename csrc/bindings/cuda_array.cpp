@@ -5,8 +5,14 @@
 // RuntimeError, bad arguments -> ValueError/TypeError/IndexError naming the
 // function and the argument.
 //
+// bfloat16 arrays have ml_dtypes' numpy bfloat16 dtype on the host (nf.bfloat16's
+// CPU storage): DeviceArray.dtype, from_numpy and numpy() use it, imported on
+// first use; without ml_dtypes they raise a TypeError saying so. dtype_name and
+// every dtype argument also take the string "bfloat16", which needs no ml_dtypes.
+//
 // In a build without CUDA this file binds nothing: Python checks
 // _C.cuda.is_built() before it touches any of these names.
+#include <pybind11/gil_safe_call_once.h>
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -32,6 +38,25 @@ using cuda::DeviceArray;
 using cuda::DType;
 using cuda::Shape;
 
+// ml_dtypes.bfloat16 as a numpy dtype, imported once (TypeError without ml_dtypes;
+// a later call tries again).
+py::dtype bfloat16_numpy_dtype() {
+    PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<py::object> storage;
+    return storage
+        .call_once_and_store_result([]() -> py::object {
+            try {
+                return py::dtype::from_args(py::module_::import("ml_dtypes").attr("bfloat16"));
+            } catch (py::error_already_set& e) {
+                if (!e.matches(PyExc_ImportError)) throw;
+                throw py::type_error(
+                    "DeviceArray: a bfloat16 array has ml_dtypes' bfloat16 dtype on the host, "
+                    "and ml_dtypes is not installed (pip install ml_dtypes)");
+            }
+        })
+        .get_stored()
+        .cast<py::dtype>();
+}
+
 // numpy dtype -> DType (native byte order only); TypeError naming op/arg.
 DType dtype_from_numpy(const py::dtype& dt, const char* op, const char* arg) {
     const char kind = dt.kind();
@@ -47,10 +72,14 @@ DType dtype_from_numpy(const py::dtype& dt, const char* op, const char* arg) {
     if (kind == 'i' && size == 4) return DType::Int32;
     if (kind == 'u' && size == 1) return DType::UInt8;
     if (kind == 'b' && size == 1) return DType::Bool;
+    // ml_dtypes' bfloat16 (kind 'V'); matched by name, so ml_dtypes need not be imported here.
+    if (kind == 'V' && size == 2 && dt.attr("name").cast<std::string>() == "bfloat16") {
+        return DType::BFloat16;
+    }
     throw py::type_error(std::string(op) + ": " + arg + " has dtype " +
                          std::string(py::str(dt)) +
                          ", which the CUDA backend does not store (float32, float64, float16, "
-                         "int64, int32, uint8, bool)");
+                         "bfloat16, int64, int32, uint8, bool)");
 }
 
 DType dtype_arg(const py::object& obj, const char* op) {
@@ -62,9 +91,7 @@ DType dtype_arg(const py::object& obj, const char* op) {
 }
 
 py::dtype numpy_dtype(DType dt) {
-    if (dt == DType::BFloat16) {
-        throw py::type_error("DeviceArray: bfloat16 has no numpy dtype (see dtype_name)");
-    }
+    if (dt == DType::BFloat16) return bfloat16_numpy_dtype();
     return py::dtype(cuda::dtype_name(dt));
 }
 
@@ -127,7 +154,10 @@ py::dict cuda_array_interface(const DeviceArray& x) {
     }
     py::dict d;
     d["shape"] = to_tuple(x.shape);
-    d["typestr"] = py::str(numpy_dtype(x.dtype).attr("str"));
+    // bfloat16: "<V2", ml_dtypes' typestr, which PyTorch also exports (consumers see
+    // 2-byte opaque items); written out so that ml_dtypes is not needed for it.
+    d["typestr"] = x.dtype == DType::BFloat16 ? py::str("<V2")
+                                               : py::str(numpy_dtype(x.dtype).attr("str"));
     d["data"] = py::make_tuple(py::int_(reinterpret_cast<std::uintptr_t>(x.data())), false);
     d["strides"] = x.is_contiguous() ? py::object(py::none())
                                      : py::object(to_tuple(x.strides, cuda::itemsize(x.dtype)));

@@ -6,12 +6,18 @@ same dtypes): ``np.result_type`` of the operands' dtypes and Python scalars
 (weak under NEP 50); the kernels then see operands of one dtype. A Python
 scalar operand becomes a 0-d device array filled by a kernel (no host sync).
 Every kernel launch is asynchronous; ``to_host`` synchronizes.
+
+bfloat16 arrays report ml_dtypes' bfloat16 numpy dtype (kind "V"; see
+nnforge.dtypes); where numpy promotes it unlike PyTorch (with a Python float
+it would give float32/float64, with float16 or int16+ it has no common type),
+``result_dtype`` follows nnforge's rules instead, as the CPU backend does.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import _C
+from .. import dtypes as _dt
 
 __all__ = ["asarray", "from_host", "to_host", "ensure_array", "empty", "zeros", "ones", "full",
            "zeros_like", "arange", "add", "subtract", "multiply", "divide", "floor_divide",
@@ -24,6 +30,8 @@ __all__ = ["asarray", "from_host", "to_host", "ensure_array", "empty", "zeros", 
            "is_contiguous", "result_dtype"]
 
 _BOOL = np.dtype(np.bool_)
+_BF16 = _dt.BFLOAT16_NP  # None without ml_dtypes
+_FLOAT_KINDS = _dt.FLOAT_KINDS  # "fV": V is bfloat16
 
 
 def _cuda():
@@ -119,8 +127,25 @@ def _dtype_of(x):
 
 
 def result_dtype(*xs) -> np.dtype:
-    """numpy's result dtype for these operands (device arrays, numpy values, scalars)."""
-    return np.result_type(*(_dtype_of(x) for x in xs))
+    """numpy's result dtype for these operands (device arrays, numpy values, scalars);
+    with a bfloat16 operand, nnforge's (PyTorch's) promotion of the arrays, Python
+    scalars weak (bfloat16 with 2.5 stays bfloat16, as NEP 50 keeps float16)."""
+    dts = [_dtype_of(x) for x in xs]
+    try:
+        dt = np.result_type(*dts)
+    except TypeError:  # numpy's DTypePromotionError: bfloat16 with float16, int16, ...
+        return _bf16_result(dts)
+    if dt.kind == "f" and _BF16 is not None and any(d is _BF16 for d in dts):
+        return _bf16_result(dts)
+    return dt
+
+
+def _bf16_result(dts) -> np.dtype:
+    strong = [_dt.from_numpy_dtype(d) for d in dts if isinstance(d, np.dtype)]
+    out = strong[0]
+    for d in strong[1:]:
+        out = _dt._promote_pair(out, d)
+    return out.np
 
 
 def _as_operand(x, dtype, device):
@@ -144,7 +169,7 @@ def _device_of(xs, op: str) -> int:
 def _binary(kernel_op: str, op: str, a, b, float_result: bool = False, dtype=None):
     device = _device_of((a, b), op)
     dt = result_dtype(a, b) if dtype is None else np.dtype(dtype)
-    if float_result and dt.kind not in "f":
+    if float_result and dt.kind not in _FLOAT_KINDS:
         dt = np.dtype(np.float64)  # numpy's true_divide of integers
     return _cuda().binary(kernel_op, _as_operand(a, dt, device), _as_operand(b, dt, device))
 
@@ -193,7 +218,7 @@ def _make_float_unary(kernel_op, name):
 
     def fn(a):
         a = _device_array(a, name)
-        if a.dtype.kind != "f":
+        if a.dtype.kind not in _FLOAT_KINDS:
             dt = np_fn(np.zeros(0, a.dtype)).dtype if np_fn is not None else np.dtype(np.float64)
             a = _cuda().astype(a, dt)
         return _cuda().unary(kernel_op, a)
@@ -217,7 +242,7 @@ erf = _make_float_unary("erf", "exp")
 
 def reciprocal(a):
     a = _device_array(a, "reciprocal")
-    if a.dtype.kind != "f":  # numpy: integer reciprocal (1 / x truncated)
+    if a.dtype.kind not in _FLOAT_KINDS:  # numpy: integer reciprocal (1 / x truncated)
         return floor_divide(1, a) if a.dtype.kind != "b" else copy(a)
     return _cuda().unary("reciprocal", a)
 
@@ -244,7 +269,7 @@ square = _make_numeric_unary("square", "square")
 def _make_rounding(kernel_op, name):
     def fn(a):
         a = _device_array(a, name)
-        if a.dtype.kind != "f":
+        if a.dtype.kind not in _FLOAT_KINDS:
             return copy(a)  # integers are already whole
         return _cuda().unary(kernel_op, a)
     fn.__name__ = name
@@ -265,7 +290,7 @@ def round(a, decimals=0):
 def _make_float_test(kernel_op, name, value_for_int):
     def fn(a):
         a = _device_array(a, name)
-        if a.dtype.kind != "f":
+        if a.dtype.kind not in _FLOAT_KINDS:
             return full(a.shape, value_for_int, _BOOL, a.device)
         return _cuda().unary(kernel_op, a)
     fn.__name__ = name
@@ -296,7 +321,7 @@ def gelu_backward(g, a, approximate="none"):
 
 def _float(a, op):
     a = _device_array(a, op)
-    return a if a.dtype.kind == "f" else _cuda().astype(a, np.dtype(np.float32))
+    return a if a.dtype.kind in _FLOAT_KINDS else _cuda().astype(a, np.dtype(np.float32))
 
 
 def where(cond, a, b):

@@ -45,7 +45,7 @@ def _reduce(op: str, a, axis, keepdims: bool, ddof: int = 0):
     x = transpose(a, kept + list(axes))
     x = _cuda().contiguous(x)
     if op in ("mean", "var") and cols == 0:
-        dt = a.dtype if a.dtype.kind == "f" else np.dtype(np.float64)
+        dt = a.dtype if a.dtype.kind in "fV" else np.dtype(np.float64)  # V: bfloat16
         out = full([rows], np.nan, dt, a.device)
     else:
         out = _cuda().reduce_rows(op, x, rows, cols, ddof)
