@@ -129,7 +129,7 @@ def _image_classifier(name, build, shape, classes, optim, seed):
 lenet = _image_classifier("lenet", lambda: nf.models.LeNet5(4, input_size=14), (3, 1, 14, 14), 4,
                           lambda p: nf.optim.Adam(p, lr=1e-3), 4)
 lenet_avg_tanh = _image_classifier(
-    "lenet_avg_tanh",     lambda: nf.models.LeNet5(4, input_size=14, activation="tanh", pooling="avg"),
+    "lenet_avg_tanh", lambda: nf.models.LeNet5(4, input_size=14, activation="tanh", pooling="avg"),
     (3, 1, 14, 14), 4, lambda p: nf.optim.SGD(p, lr=0.05, momentum=0.9), 5)
 resnet = _image_classifier("resnet", lambda: nf.models.ResNet(3, 1, widths=(4, 8), blocks=(1, 1)),
                            (3, 1, 8, 8), 3, lambda p: nf.optim.SGD(p, lr=0.05, momentum=0.9), 6)
@@ -480,9 +480,8 @@ def check_indexing(device, tol):
         total = sum((o * (k + 1)).sum() for k, o in enumerate(outs)) + e.sum()
         total.backward()
         hot = nf.nn.functional.one_hot(T(idx, dev), 5)
-        return ([o.detach().cpu().numpy() for o in outs] + [y.cpu().numpy(), e.detach().cpu().numpy(),
-                x.grad.cpu().numpy(), emb.weight.grad.cpu().numpy(), emb.weight.detach().cpu().numpy(),
-                hot.cpu().numpy()])
+        extra = [y, e, x.grad, emb.weight.grad, emb.weight, hot]
+        return [o.detach().cpu().numpy() for o in outs + extra]
 
     want, got = run("cpu"), run(device)
     for k, (g, w) in enumerate(zip(got, want)):
@@ -588,7 +587,8 @@ def check_decoding(device, tol):
         floats += [g_attn] + list(attn)
         nf.manual_seed(8)
         rnn = nf.models.CharRNN(7, 6, 8, cell="gru").to(dev)
-        out.append(rnn.generate([1, 2], 6, temperature=0.8, generator=nf.Generator().manual_seed(2)))
+        out.append(rnn.generate([1, 2], 6, temperature=0.8,
+                                generator=nf.Generator().manual_seed(2)))
         return out, floats
 
     want, want_f = run("cpu")

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 
 import nnforge as nf
-import nnforge.nn.functional as F
-from cuda_model_cases import CASES, CHECKS, STEPS, T, compare, host_state
+from cuda_model_cases import CASES, CHECKS, compare
 from emulated_cuda import EmulatedDeviceArray, emulated_cuda  # noqa: F401 (fixture)
 
 RTOL, ATOL = 1e-6, 1e-7
