@@ -94,3 +94,21 @@ def test_writing_into_an_expanded_device_view_raises(emulated_cuda):  # noqa: F8
     y = nf.ones(3, device="cuda").unsqueeze(0)  # a size-1 dim may have any stride
     y.add_(1.0)
     assert y.tolist() == [[2.0, 2.0, 2.0]]
+
+
+def test_random_draws_land_on_the_device(emulated_cuda):  # noqa: F811
+    """Noise, sampling and dropout inside the models stay on the model's device (the
+    values differ from the CPU's: the device has its own random stream)."""
+    x = nf.rand(4, 16, device="cuda")
+    dae = nf.models.DenoisingAutoencoder(16, [8], 4, noise="mask", noise_level=0.5).to("cuda")
+    vae = nf.models.VAE(16, [8], latent_dim=3).to("cuda")
+    gan = nf.models.GAN(16, latent_dim=4, g_hidden=(8,), d_hidden=(8,)).to("cuda")
+    bert = nf.models.BERT(12, d_model=16, n_layer=1, n_head=2, dim_feedforward=32, max_len=8,
+                          dropout=0.5).to("cuda")
+    outs = [dae.corrupt(x), dae.loss(x)[0], vae(x)[0], vae.sample(3), gan.sample(2),
+            bert(nf.tensor([[5, 6, 7, 0]], device="cuda")),
+            nf.nn.functional.dropout(x, 0.3), nf.randn(2, 3, device="cuda"),
+            nf.randint(0, 5, (3,), device="cuda"), nf.bernoulli(x)]
+    for o in outs:
+        assert o.is_cuda and type(o.data) is EmulatedDeviceArray
+    assert [tuple(o.shape) for o in outs[3:5]] == [(3, 16), (2, 16)]
