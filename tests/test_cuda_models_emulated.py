@@ -112,3 +112,18 @@ def test_random_draws_land_on_the_device(emulated_cuda):  # noqa: F811
     for o in outs:
         assert o.is_cuda and type(o.data) is EmulatedDeviceArray
     assert [tuple(o.shape) for o in outs[3:5]] == [(3, 16), (2, 16)]
+
+
+def test_load_with_map_location_puts_tensors_on_the_device(emulated_cuda, tmp_path):  # noqa: F811
+    """io.load(map_location="cuda"): every tensor on the device, sharing kept,
+    requires_grad kept; a plain safetensors file maps too."""
+    from nnforge.io import load, save
+    w = nf.arange(6.0).reshape(2, 3).requires_grad_()
+    save({"a": w, "b": [w, nf.ones(2)]}, tmp_path / "c.safetensors")
+    back = load(tmp_path / "c.safetensors", map_location="cuda")
+    assert back["a"].device.type == "cuda" and back["b"][1].device.type == "cuda"
+    assert back["a"] is back["b"][0] and back["a"].requires_grad
+    np.testing.assert_array_equal(back["a"].numpy(force=True), w.numpy(force=True))
+    nf.io.save_file({"x": nf.ones(3)}, tmp_path / "plain.safetensors")
+    flat = load(tmp_path / "plain.safetensors", map_location=nf.device("cuda"))
+    assert flat["x"].device.type == "cuda" and flat["x"].tolist() == [1.0, 1.0, 1.0]

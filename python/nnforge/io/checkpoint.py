@@ -161,9 +161,10 @@ def save(obj, f, *, metadata: dict | None = None) -> None:
 
 # ---------------------------------------------------------------------- loading
 class _Decoder:
-    def __init__(self, path, arrays: dict):
+    def __init__(self, path, arrays: dict, device=None):
         self.path = path
         self.arrays = arrays
+        self.device = device  # None: tensors stay on the CPU
         self.made: dict = {}  # (kind, name) -> object, so a shared object comes back shared
 
     def fail(self, what: str) -> CheckpointError:
@@ -220,6 +221,8 @@ class _Decoder:
         else:
             from ..ops.creation import from_numpy
             made = from_numpy(arr)
+            if self.device is not None:
+                made = made.to(self.device)
             if extra:
                 if not made.is_floating_point():
                     raise self.fail(f"tensor {name!r} of dtype {made.dtype.name} is marked "
@@ -232,31 +235,37 @@ class _Decoder:
 def load(f, map_location=None, *, weights_only: bool | None = None):
     """Loads what ``save`` wrote (or any safetensors file), as ``torch.load``.
 
-    Tensors come back on the CPU; ``map_location`` is accepted for PyTorch's
-    sake and may only be None or "cpu" for now. ``weights_only`` is accepted
-    and ignored: nnforge never unpickles, so every load is weights-only.
+    Tensors come back on the CPU, or on ``map_location`` when it names a device
+    ("cuda", "cuda:1", an ``nf.device``); PyTorch's dict and callable forms are
+    not supported. Shared tensors stay shared on the new device. ``weights_only``
+    is accepted and ignored: nnforge never unpickles, so every load is weights-only.
     A file without nnforge's structure loads as a flat dict name -> Tensor.
 
     Raises ``FileNotFoundError`` for a missing file and ``CheckpointError`` (a
     ``ValueError``) that names the file and the problem for a damaged one.
     """
     path = _check_path(f, "load")
+    dev = None
     if map_location is not None:
         try:
             dev = as_device(map_location)
         except Exception:
-            raise ValueError(f"load: map_location={map_location!r} is not a device; only "
-                             "None or 'cpu' is supported") from None
-        if dev.type != "cpu":
-            raise ValueError(f"load: map_location={map_location!r} is not supported yet; "
-                             "checkpoints load on the CPU, move them with .to(device)")
+            raise ValueError(f"load: map_location={map_location!r} is not a device; nnforge "
+                             "takes None, a device string or an nf.device (not PyTorch's "
+                             "dict or callable forms)") from None
+        if dev.type == "cpu":
+            dev = None
+        else:
+            from ..backend import get_backend
+            get_backend(dev.type)  # RuntimeError now, naming why, when the device is unusable
     del weights_only
     arrays, metadata = read_numpy(path)
     text = metadata.get(STRUCTURE_KEY)
     if text is None:
         from ..ops.creation import from_numpy
-        return {name: from_numpy(arr) for name, arr in arrays.items()}
-    dec = _Decoder(path, arrays)
+        return {name: from_numpy(arr) if dev is None else from_numpy(arr).to(dev)
+                for name, arr in arrays.items()}
+    dec = _Decoder(path, arrays, dev)
     try:
         structure = json.loads(text)
     except (ValueError, RecursionError) as e:
