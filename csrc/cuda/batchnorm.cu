@@ -310,16 +310,21 @@ __global__ void grad_input_kernel(const T* __restrict__ gy, const T* __restrict_
 
 // ---------------------------------------------------------------- running statistics
 // R: the buffer's storage type, Q = Compute<R> its arithmetic type (numpy's:
-// float16 math rounds through float32), St: the statistic's type.
+// float16 math rounds through float32), St: the statistic's type. The decay
+// 1 - momentum is the numpy code's Python float: NEP 50 rounds it to float16
+// for a float16 buffer (0.9 -> 0.8999), while ml_dtypes' bfloat16 multiplies
+// by it unrounded; float32/float64 round it to their own type.
 template <typename R, typename St>
 __global__ void update_running_kernel(R* __restrict__ run, long long run_stride,
                                       const St* __restrict__ stat, long long C, double momentum,
                                       double factor) {
     using Q = typename Compute<R>::type;
+    Q decay = static_cast<Q>(1.0 - momentum);
+    if constexpr (std::is_same<R, f16>::value) decay = __half2float(__double2half(1.0 - momentum));
     for (long long c = blockIdx.x * static_cast<long long>(blockDim.x) + threadIdx.x; c < C;
          c += static_cast<long long>(gridDim.x) * blockDim.x) {
         R* r = run + c * run_stride;
-        const R kept = convert<R>(convert<Q>(*r) * static_cast<Q>(1.0 - momentum));
+        const R kept = convert<R>(convert<Q>(*r) * decay);
         const R add = convert<R>(momentum * (static_cast<double>(stat[c]) * factor));
         *r = convert<R>(convert<Q>(kept) + convert<Q>(add));
     }
@@ -426,6 +431,7 @@ BatchNormTrain batch_norm_forward_train(const DeviceArray& x, const DeviceArray*
     check_nsc(op, "x", x);
     check_channel(op, "weight", weight, x);
     check_channel(op, "bias", bias, x);
+    if (!(eps >= 0.0)) fail(op, "eps must be >= 0");
     const long long N = x.shape[0], C = x.shape[1], S = x.shape[2];
     if (N * S == 0 && C > 0) {
         fail(op, "x " + x.describe() + " has no values per channel");
@@ -476,6 +482,7 @@ DeviceArray batch_norm_forward_eval(const DeviceArray& x, const DeviceArray* wei
     check_channel(op, "bias", bias, x);
     check_channel(op, "mean", &mean, x);
     check_channel(op, "var", &var, x);
+    if (!(eps >= 0.0)) fail(op, "eps must be >= 0");
     const long long N = x.shape[0], C = x.shape[1], S = x.shape[2];
     DeviceArray y = DeviceArray::empty(x.shape, x.dtype, x.device);
     const long long total = N * C * S;
