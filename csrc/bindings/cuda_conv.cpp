@@ -1,5 +1,6 @@
 // Binds the CUDA convolution kernels (cuda/conv.h) into nnforge._C.cuda, over
-// C-contiguous NCHW float32/float64 DeviceArrays of one dtype:
+// C-contiguous NCHW DeviceArrays of one dtype (float32/float64: SIMT kernels;
+// bfloat16/float16: tensor cores on sm_80+, else float32 SIMT rounded back):
 //   conv2d_forward(x, weight, bias, stride, padding, dilation, groups) -> y
 //   conv2d_backward_input(grad_output, weight, bias, input_size, stride, padding,
 //                         dilation, groups) -> grad_input   (+ bias per input channel:
@@ -33,8 +34,10 @@ using cuda::DeviceArray;
 using cuda::DType;
 
 void check_float(const char* op, const char* arg, const DeviceArray& a) {
-    if (a.dtype != DType::Float32 && a.dtype != DType::Float64) {
-        throw py::type_error(std::string(op) + ": " + arg + " must be float32 or float64, got " +
+    if (a.dtype != DType::Float32 && a.dtype != DType::Float64 && a.dtype != DType::BFloat16 &&
+        a.dtype != DType::Float16) {
+        throw py::type_error(std::string(op) + ": " + arg +
+                             " must be float32, float64, bfloat16 or float16, got " +
                              a.describe());
     }
 }

@@ -15,9 +15,14 @@
 //   backward_weight  dw = sum_n dy_n (x) x_n, db = sum_{n, oh, ow} dy
 //                                                               (conv_bwd.cu)
 //
-// Every array is a C-contiguous float32 or float64 DeviceArray of one dtype on
-// one device (the Python backend, backend/cuda_conv.py, makes them so and runs
-// float16/bfloat16 in float32). Results are deterministic: no float atomics.
+// Every array is a C-contiguous DeviceArray of one dtype on one device (the
+// Python backend, backend/cuda_conv.py, makes them so). float32 and float64 run
+// the SIMT implicit GEMMs (conv_fwd.cu, conv_bwd.cu; fp32/fp64 FMAs, no TF32).
+// bfloat16 and float16 run the tensor-core kernels (conv_tc.cu: mma.sync with
+// fp32 accumulation, one rounding of each result) on sm_80+ when
+// conv_tc_suitable; otherwise (depthwise, thin groups, older GPUs) they are
+// computed in float32 by the SIMT kernels and rounded back.
+// Results are deterministic: no float atomics.
 // Argument errors throw std::invalid_argument naming the op and the shapes.
 #pragma once
 
@@ -63,6 +68,18 @@ ConvWeightGrads conv2d_backward_weight(const DeviceArray& x, const DeviceArray& 
                                        Pair kernel_size, Pair stride, Pads padding,
                                        Pair dilation, std::int64_t groups, bool need_weight,
                                        bool need_bias);
+
+// The tensor-core path (conv_tc.cu), for bf16/f16 arrays already checked by the
+// entry points above. conv_tc_suitable: sm_80+, and not both Cg < 8 and Cog < 8
+// (depthwise and thin groups go through float32 SIMT).
+bool conv_tc_suitable(const ConvGeometry& g, int device);
+DeviceArray conv2d_forward_tc(const DeviceArray& x, const DeviceArray& w, const DeviceArray* bias,
+                              const ConvGeometry& g);
+DeviceArray conv2d_backward_input_tc(const DeviceArray& dy, const DeviceArray& w,
+                                     const DeviceArray* bias, const ConvGeometry& g);
+// dw (C_out, Cg, kh, kw) of dtype x.dtype, preallocated; g.n > 0.
+void conv2d_backward_weight_tc(const DeviceArray& x, const DeviceArray& dy, DeviceArray& dw,
+                               const ConvGeometry& g);
 
 }  // namespace cuda
 }  // namespace nnforge

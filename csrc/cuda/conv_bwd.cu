@@ -34,6 +34,7 @@
 #include "cuda/check.cuh"
 #include "cuda/context.cuh"
 #include "cuda/conv.h"
+#include "cuda/copy.h"
 #include "cuda/conv_gemm.cuh"
 #include "cuda/dispatch.cuh"
 
@@ -140,7 +141,9 @@ __global__ void __launch_bounds__(Cfg::NT)
     const int k0 = (blockIdx.x % tiles_m) * Cfg::BM;
     const int c0 = (blockIdx.x / tiles_m) * Cfg::BN;
     const int K = d.cg * d.khw;
-    const int kt0 = s * chunk, kt1 = min(nkt, kt0 + chunk);
+    const int kt0 = s * chunk;  // < nkt; kt0 + chunk may pass INT_MAX
+    const int kt1 = static_cast<int>(min(static_cast<long long>(nkt),
+                                         static_cast<long long>(kt0) + chunk));
 
     // This thread's A rows (filter taps k0 + e / BK): where each reads in a plane.
     long long x_off[Cfg::ALoads];
@@ -224,16 +227,18 @@ __global__ void conv_bwd_weight_finish_kernel(const T* __restrict__ partial, T* 
 constexpr int kBiasThreads = 256;
 
 // db[c] = sum_{n, p} dy[n, c, p]: block c (grid-stride over channels).
+// Accumulates in Compute<T> (float for bf16/f16), rounds once.
 template <typename T>
 __global__ void __launch_bounds__(kBiasThreads)
     conv_bias_grad_kernel(const T* __restrict__ dy, T* __restrict__ db, long long N, int C,
                           int P) {
-    __shared__ T part[kBiasThreads];
+    using A = typename Compute<T>::type;
+    __shared__ A part[kBiasThreads];
     for (int c = blockIdx.x; c < C; c += gridDim.x) {
-        T v = T(0);
+        A v = A(0);
         for (long long n = 0; n < N; ++n) {
             const T* row = dy + (n * C + c) * static_cast<long long>(P);
-            for (int p = threadIdx.x; p < P; p += kBiasThreads) v += row[p];
+            for (int p = threadIdx.x; p < P; p += kBiasThreads) v += convert<A>(row[p]);
         }
         part[threadIdx.x] = v;
         __syncthreads();
@@ -241,7 +246,7 @@ __global__ void __launch_bounds__(kBiasThreads)
             if (threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
             __syncthreads();
         }
-        if (threadIdx.x == 0) db[c] = part[0];
+        if (threadIdx.x == 0) db[c] = convert<T>(part[0]);
         __syncthreads();  // part is rewritten for the next channel
     }
 }
@@ -311,12 +316,15 @@ void launch_backward_weight(const T* x, const T* dy, T* dw, const Dims& d, int g
     }
 }
 
+bool is_reduced(DType dt) { return dt == DType::BFloat16 || dt == DType::Float16; }
+
 void check_4d(const char* op, const char* arg, const DeviceArray& a, const DeviceArray* like) {
     const std::string o = std::string(op) + ": " + arg;
     if (a.ndim() != 4 || !a.is_contiguous())
         throw std::invalid_argument(o + " must be a C-contiguous 4-D array, got " + a.describe());
-    if (a.dtype != DType::Float32 && a.dtype != DType::Float64)
-        throw std::invalid_argument(o + " must be float32 or float64, got " + a.describe());
+    if (a.dtype != DType::Float32 && a.dtype != DType::Float64 && !is_reduced(a.dtype))
+        throw std::invalid_argument(o + " must be float32, float64, bfloat16 or float16, got " +
+                                    a.describe());
     if (like && (a.dtype != like->dtype || a.device != like->device))
         throw std::invalid_argument(o + " " + a.describe() + " must have the dtype and device of " +
                                     like->describe());
@@ -349,6 +357,16 @@ DeviceArray conv2d_backward_input(const DeviceArray& dy, const DeviceArray& w,
         throw std::invalid_argument(std::string(op) + ": bias must be a contiguous (" +
                                     std::to_string(g.c_in) + ",) array like grad_output " +
                                     dy.describe() + ", got " + bias->describe());
+    if (is_reduced(dy.dtype) && g.n > 0) {
+        if (conv_tc_suitable(g, dy.device)) return conv2d_backward_input_tc(dy, w, bias, g);
+        // Depthwise / thin groups / pre-sm_80: float32 SIMT, rounded once.
+        DeviceArray bf;
+        if (bias) bf = astype(*bias, DType::Float32);
+        return astype(conv2d_backward_input(astype(dy, DType::Float32),
+                                            astype(w, DType::Float32), bias ? &bf : nullptr,
+                                            input_size, stride, padding, dilation, groups),
+                      dy.dtype);
+    }
     DeviceArray dx = DeviceArray::empty({g.n, g.c_in, g.h, g.w}, dy.dtype, dy.device);
     const long long M = g.n * g.h * g.w;
     if (M == 0) return dx;
@@ -402,6 +420,31 @@ ConvWeightGrads conv2d_backward_weight(const DeviceArray& x, const DeviceArray& 
         if (need_bias)
             NNF_CUDA_CHECK(cudaMemsetAsync(out.db.data(), 0, out.db.nbytes(), stream),
                            "cudaMemsetAsync(conv2d_backward_weight db)");
+        return out;
+    }
+    if (is_reduced(x.dtype)) {
+        if (!conv_tc_suitable(g, x.device)) {
+            // Depthwise / thin groups / pre-sm_80: float32 SIMT, rounded once.
+            ConvWeightGrads f = conv2d_backward_weight(
+                astype(x, DType::Float32), astype(dy, DType::Float32), kernel_size, stride,
+                padding, dilation, groups, need_weight, need_bias);
+            if (need_weight) out.dw = astype(f.dw, x.dtype);
+            if (need_bias) out.db = astype(f.db, x.dtype);
+            return out;
+        }
+        if (need_weight) conv2d_backward_weight_tc(x, dy, out.dw, g);
+        if (need_bias) {
+            const int blocks = static_cast<int>(std::min<long long>(g.c_out, 65535));
+            auto bias_grad = [&](auto tag) {
+                using T = decltype(tag);
+                conv_bias_grad_kernel<T><<<blocks, kBiasThreads, 0, stream>>>(
+                    static_cast<const T*>(dy.data()), static_cast<T*>(out.db.data()), g.n,
+                    static_cast<int>(g.c_out), static_cast<int>(g.oh * g.ow));
+                check_launch("conv2d_backward_bias", type_name<T>());
+            };
+            if (x.dtype == DType::BFloat16) bias_grad(bf16{});
+            else bias_grad(f16{});
+        }
         return out;
     }
     const Dims d = conv::make_dims(g);

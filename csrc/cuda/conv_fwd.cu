@@ -21,6 +21,7 @@
 #include "cuda/check.cuh"
 #include "cuda/context.cuh"
 #include "cuda/conv.h"
+#include "cuda/copy.h"
 #include "cuda/conv_gemm.cuh"
 #include "cuda/dispatch.cuh"
 
@@ -198,8 +199,10 @@ DeviceArray conv2d_forward(const DeviceArray& x, const DeviceArray& w, const Dev
     if (x.ndim() != 4 || !x.is_contiguous())
         throw std::invalid_argument(o + "x must be a C-contiguous (N, C, H, W) array, got " +
                                     x.describe());
-    if (x.dtype != DType::Float32 && x.dtype != DType::Float64)
-        throw std::invalid_argument(o + "x must be float32 or float64, got " + x.describe());
+    const bool reduced = x.dtype == DType::BFloat16 || x.dtype == DType::Float16;
+    if (x.dtype != DType::Float32 && x.dtype != DType::Float64 && !reduced)
+        throw std::invalid_argument(o + "x must be float32, float64, bfloat16 or float16, got " +
+                                    x.describe());
     if (w.ndim() != 4 || !w.is_contiguous() || w.dtype != x.dtype || w.device != x.device)
         throw std::invalid_argument(o + "weight must be a C-contiguous 4-D array like x " +
                                     x.describe() + ", got " + w.describe());
@@ -210,6 +213,15 @@ DeviceArray conv2d_forward(const DeviceArray& x, const DeviceArray& w, const Dev
         throw std::invalid_argument(o + "bias must be a contiguous (" + std::to_string(g.c_out) +
                                     ",) array like x " + x.describe() + ", got " +
                                     bias->describe());
+    if (reduced && g.n > 0) {
+        if (conv_tc_suitable(g, x.device)) return conv2d_forward_tc(x, w, bias, g);
+        // Depthwise / thin groups / pre-sm_80: float32 SIMT, rounded once.
+        DeviceArray bf;
+        if (bias) bf = astype(*bias, DType::Float32);
+        return astype(conv2d_forward(astype(x, DType::Float32), astype(w, DType::Float32),
+                                     bias ? &bf : nullptr, stride, padding, dilation, groups),
+                      x.dtype);
+    }
     DeviceArray y = DeviceArray::empty({g.n, g.c_out, g.oh, g.ow}, x.dtype, x.device);
     const long long M = g.n * g.oh * g.ow;
     if (M == 0) return y;

@@ -6,8 +6,11 @@ H = 1; ``stride`` and ``dilation`` are (h, w) pairs, ``padding`` is (top,
 bottom, left, right).
 
 The kernels see C-contiguous arrays of one dtype: other layouts are copied
-first. float32 and float64 run in the kernels; float16 and bfloat16 compute in
-float32 and round back.
+first. Every floating dtype goes to the kernels as it is: float32 and float64
+run the SIMT implicit GEMMs (fp32/fp64 FMAs, no TF32), bfloat16 and float16 the
+tensor-core ones (conv_tc.cu: mma.sync, fp32 accumulation, one rounding of each
+result; on sm_80+, not depthwise/thin groups, which the C++ side runs in float32
+and rounds back: the same result as computing in float32, as the CPU does).
 """
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from .cuda_core import _cuda, _device_array, ascontiguous
 
 __all__ = ["conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight"]
 
-_KERNEL_DTYPES = ("float32", "float64")
 _FLOATS = ("float32", "float64", "float16", "bfloat16")
 
 
@@ -23,7 +25,7 @@ def _work_name(a, op: str) -> str:
     if a.dtype_name not in _FLOATS:
         raise TypeError(f"{op}: expected a floating-point array, got {a.dtype_name} "
                         f"of shape {tuple(a.shape)}")
-    return a.dtype_name if a.dtype_name in _KERNEL_DTYPES else "float32"
+    return a.dtype_name
 
 
 def _as(a, name: str, op: str):
