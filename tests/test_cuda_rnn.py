@@ -88,12 +88,14 @@ def test_layer_matches_cpu(mode, peephole, coupled, lengths, reverse, dtype):
 
 @needs_gpu
 @pytest.mark.parametrize("T,B,I,H", [(7, 33, 20, 65), (4, 130, 9, 129), (2, 1, 300, 31),
-                                     (3, 5, 16, 256)], ids=str)
+                                     (3, 5, 16, 256), (1, 3, 5, 256)], ids=str)
 @pytest.mark.parametrize("mode,peephole,coupled", CASES, ids=IDS)
 def test_layer_sizes_across_tiles(mode, peephole, coupled, T, B, I, H):
     """Rows, gate columns and depths on both sides of the GEMM tiles (128 / 64); H = 256
     (and G H = 516 for LSTM at H = 129) split the per-step products along K (split_k in
-    rnn.cu: partial products summed by add_partials_kernel)."""
+    rnn.cu): the step kernels add the partial products themselves (forward: with b_hh
+    into the gates, GRU's gh; backward: the next step's incoming dh), and the last
+    backward product's partials are folded into dh0 (T = 1: only that fold)."""
     a = make_layer(mode, peephole, coupled, T=T, B=B, I=I, H=H, dtype=np.float32, seed=T + H)
     lens = np.random.default_rng(H).integers(0, T + 1, B).astype(np.int64)
     _compare_layer(mode, a, lens, coupled, reverse=B % 2 == 0)
@@ -214,18 +216,21 @@ def test_reduced_floats_through_float32(mode, dtype):
 
 
 @needs_gpu
+@pytest.mark.parametrize("H", [40, 256], ids=["H40", "H256-split-k"])
 @pytest.mark.parametrize("mode", ["lstm", "gru"])
-def test_weight_gradients_deterministic(mode):
-    a = make_layer(mode, mode == "lstm", False, T=9, B=70, I=33, H=40, dtype=np.float32)
+def test_weight_gradients_deterministic(mode, H):
+    """Bit-identical results over repeated runs, also with the per-step products split
+    along K (H = 256: the partial products are added in a fixed order)."""
+    a = make_layer(mode, mode == "lstm", False, T=9, B=70, I=33, H=H, dtype=np.float32)
     args = [None if v is None else dev(v) for v in _layer_args(a, None)[:-1]]
     lens = np.random.default_rng(0).integers(1, 10, 70).astype(np.int64)
-    dy, dh, dc = _upstream((9, 70, 40), (70, 40), np.float32)
+    dy, dh, dc = _upstream((9, 70, H), (70, H), np.float32)
     runs = []
     for _ in range(3):
-        _, _, _, saved = gpu().rnn_layer_forward(mode, *args, lens, False, True)
+        y, h_n, c_n, saved = gpu().rnn_layer_forward(mode, *args, lens, False, True)
         grads = gpu().rnn_layer_backward(saved, dev(dy), dev(dh),
                                          dev(dc) if mode == "lstm" else None)
-        runs.append([_host(g) for g in grads if g is not None])
+        runs.append([_host(g) for g in (y, h_n, c_n) + tuple(grads) if g is not None])
     for other in runs[1:]:
         for u, v in zip(runs[0], other):
             np.testing.assert_array_equal(u, v)

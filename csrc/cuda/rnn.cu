@@ -9,12 +9,14 @@
 //     A_t += h_{t-1} W_hh^T + b_hh     one GEMM (B, H) x (H, G H), beta = 1
 //       (GRU: gh = h_{t-1} W_hh^T + b_hh into a (B, G H) scratch, beta = 0)
 //     step_forward_kernel               gates in place, h/c state, y_t, cells, gh_n
+//                                       (adds the split-K partials + b_hh when S > 1)
 //   The state h (and c) lives in h_n (c_n), updated in place by the step
 //   kernel; the next step's GEMM reads it after that kernel (one stream).
 // Backward (dG_t: the gradient of the step's pre-activations):
 //   per step t = T-1 .. 0:
 //     step_backward_kernel              dG_t (GRU: dG_i,t and dG_h,t), dc in place,
-//                                       next = the direct part of dh_{t-1}
+//                                       next = the direct part of dh_{t-1}; its dh_t is
+//                                       carry + the previous product's split-K partials
 //     next += dG_h,t W_hh               one GEMM (B, G H) x (G H, H), beta = 1
 //     swap(carry, next)
 //   then over all steps at once:
@@ -28,8 +30,11 @@
 // Split-K: a step's product has only B rows (64 in the benchmark), which the
 // SIMT GEMM's 128 x 128 tiles cover with ceil(N / 128) blocks; when that is far
 // below the multiprocessor count, K is split into S slices (split_k): one
-// batched GEMM into S partial products, then add_partials_kernel adds them in
-// order (with beta and b_hh) into the destination.
+// batched GEMM into S partial products, which the step kernel that consumes
+// the product adds itself, in order (forward: into A_t with b_hh, or as gh for
+// GRU; backward: the NEXT step's kernel adds them to its incoming dh, and after
+// the last step add_partials_kernel folds them into dh0 once). So every step
+// is two launches, the GEMM and the step kernel, in both directions.
 // Everything is issued on the device's default stream; the host never waits.
 #include <stdexcept>
 #include <string>
@@ -242,16 +247,14 @@ int split_k(std::int64_t M, std::int64_t N, std::int64_t K, bool dbl, int device
     return S;
 }
 
-// out = (accumulate ? out : 0) + a @ b + bias for one step; a (M, K), b (K, N) 2-D
-// views with any strides, out C-contiguous (M, N), bias (N,) or null.
-//   S == 1: one GEMM with that epilogue.
-//   S > 1:  part[s] = a[:, s K/S ...] @ b[s K/S ..., :] as one batched GEMM into
-//           `part` (S M N elements), then add_partials_kernel sums the S slices
-//           in order into out (deterministic).
-template <typename T>
+// One step's recurrent product a (M, K) @ b (K, N); a, b 2-D views with any strides.
+//   S == 1: out = (accumulate ? out : 0) + a @ b + bias: one GEMM with that epilogue
+//           (out C-contiguous (M, N), bias (N,) or null).
+//   S > 1:  part[s] = a[:, s K/S ...] @ b[s K/S ..., :] as one batched GEMM into `part`
+//           (S M N elements, C-contiguous); out and bias are not touched: the step
+//           kernel that consumes the product adds the S slices in order (StepArgs::part).
 void step_product(const DeviceArray& a, const DeviceArray& b, const DeviceArray* bias,
-                  bool accumulate, const DeviceArray& out, int S, const DeviceArray& part,
-                  cudaStream_t stream, int device) {
+                  bool accumulate, const DeviceArray& out, int S, const DeviceArray& part) {
     if (S == 1) {
         GemmOptions o;
         o.beta = accumulate ? 1.0 : 0.0;
@@ -267,12 +270,6 @@ void step_product(const DeviceArray& a, const DeviceArray& b, const DeviceArray*
                                                      b.strides[1]}, b.offset / item);
     const DeviceArray pv = part.as_strided({S, M, N}, {M * N, N, 1}, part.offset / item);
     gemm(ab, bb, GemmOptions{}, &pv);
-    if (M * N == 0) return;
-    rnn_k::add_partials_kernel<T><<<grid_for(M * N, kStepThreads, device), kStepThreads, 0,
-                                    stream>>>(static_cast<T*>(out.data()),
-                                              static_cast<const T*>(part.data()), S, M, N,
-                                              at_opt<T>(bias), accumulate);
-    check_launch("rnn_add_partials", type_name<T>());
 }
 
 template <typename F>
@@ -323,13 +320,13 @@ RnnForwardResult rnn_forward(const RnnLayer& L, bool save) {
         const DeviceArray gates2 = mat(gates, T * B, GH);
         gemm(mat(*L.x, T * B, d.I), mat_t(*L.w_ih, GH, d.I), proj, &gates2);
 
-        // A_t += h W_hh^T + b_hh  (GRU: gh = h W_hh^T + b_hh), split along H when small.
+        // A_t += h W_hh^T + b_hh  (GRU: gh = h W_hh^T + b_hh), split along H when small:
+        // then the step kernel adds the S partial products and b_hh itself.
         const DeviceArray w_hh_t = mat_t(*L.w_hh, GH, H);  // (H, G H)
         const int S = split_k(B, GH, H, d.dtype == DType::Float64, d.device);
-        DeviceArray part;
+        DeviceArray part, gh;
         if (S > 1) part = DeviceArray::empty({S, B, GH}, d.dtype, d.device);
-        DeviceArray gh;
-        if (d.gru) gh = DeviceArray::empty({B, GH}, d.dtype, d.device);
+        else if (d.gru) gh = DeviceArray::empty({B, GH}, d.dtype, d.device);
 
         StepArgs<V> s;
         s.B = B;
@@ -338,11 +335,17 @@ RnnForwardResult rnn_forward(const RnnLayer& L, bool save) {
         s.peep = at_opt<V>(L.peephole);
         s.h = at<V>(r.h_n);
         if (d.lstm) s.c = at<V>(r.c_n);
-        if (d.gru) s.gh = at<V>(gh);
+        if (S > 1) {
+            s.part = at<V>(part);
+            s.S = S;
+            s.part_stride = B * GH;
+            s.part_bias = at_opt<V>(L.b_hh);
+        } else if (d.gru) {
+            s.gh = at<V>(gh);
+        }
         for (std::int64_t t = 0; t < T; ++t) {
             const DeviceArray a_t = mat(gates, B, GH, t * B * GH);
-            step_product<V>(r.h_n, w_hh_t, L.b_hh, !d.gru, d.gru ? gh : a_t, S, part, stream,
-                            d.device);
+            step_product(r.h_n, w_hh_t, L.b_hh, !d.gru, d.gru ? gh : a_t, S, part);
             s.t = t;
             s.gates = at<V>(gates, t * B * GH);
             s.y = at<V>(r.y, t * B * H);
@@ -407,18 +410,26 @@ RnnBackwardResult rnn_backward(const RnnLayer& L, const DeviceArray& y, const De
 
     dispatch_f32_f64(d.dtype, [&](auto tag) {
         using V = decltype(tag);
-        // dh_{t-1} (next) += dG_h,t W_hh, split along G H when small.
+        // dh_{t-1} (next) += dG_h,t W_hh, split along G H when small: then the partial
+        // products wait in `part` and the next step kernel adds them to its carry
+        // (`pending` of them: none before the first step).
         const int S = split_k(B, H, GH, d.dtype == DType::Float64, d.device);
         DeviceArray part;
         if (S > 1) part = DeviceArray::empty({S, B, H}, d.dtype, d.device);
+        int pending = 0;
         StepArgs<V> s;
         s.B = B;
         s.H = H;
         s.lengths = at_opt<std::int64_t>(L.lengths);
         s.peep = at_opt<V>(L.peephole);
         if (d.lstm) s.dc = at<V>(r.dc0);
+        if (S > 1) {
+            s.part = at<V>(part);
+            s.part_stride = B * H;
+        }
         for (std::int64_t t = T - 1; t >= 0; --t) {
             s.t = t;
+            s.S = pending;
             s.act = at<V>(gates, t * B * GH);
             s.h_prev = t ? at<V>(y, (t - 1) * B * H) : at<V>(*L.h0);
             if (d.lstm) {
@@ -432,9 +443,15 @@ RnnBackwardResult rnn_backward(const RnnLayer& L, const DeviceArray& y, const De
             s.dgh = at<V>(dgh, t * B * GH);
             s.dh_next = at<V>(next);
             launch_step<V>(L, d, false, s, stream);
-            step_product<V>(mat(dgh, B, GH, t * B * GH), *L.w_hh, nullptr, true, next, S, part,
-                            stream, d.device);
+            step_product(mat(dgh, B, GH, t * B * GH), *L.w_hh, nullptr, true, next, S, part);
+            pending = S > 1 ? S : 0;
             std::swap(carry, next);
+        }
+        if (pending && B * H > 0) {  // the last product's partials: dh0 = carry + sum part
+            rnn_k::add_partials_kernel<V><<<grid_for(B * H, kStepThreads, d.device),
+                                            kStepThreads, 0, stream>>>(
+                at<V>(carry), at<V>(part), pending, B * H);
+            check_launch("rnn_add_partials", type_name<V>());
         }
         r.dh0 = carry;
 

@@ -36,7 +36,9 @@
 //   forward   A = X W_ih^T + b_ih: ONE GEMM over the T B rows (gemm.h);
 //             per step: A_t += h_{t-1} W_hh^T + b_hh (GRU: gh = ..., its own
 //             buffer) by one GEMM, then one fused gate kernel (nonlinearities,
-//             cell update, length masking, y_t, saved activations).
+//             cell update, length masking, y_t, saved activations). A product
+//             split along K (small B) leaves S partial products that the
+//             consuming step kernel sums in fixed order: two launches a step.
 //   backward  per step t = T-1 .. 0: one fused kernel gives dG_t (the
 //             gradient of the pre-activations; GRU: dG_i and dG_h) and the
 //             direct part of dh_{t-1}; then dh_{t-1} += dG_h,t W_hh by one GEMM.

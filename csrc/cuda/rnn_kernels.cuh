@@ -10,6 +10,17 @@
 // element: no races, no shared memory. A row b that does not run at step t
 // (t >= lengths[b]) writes y = 0 and keeps its state (forward), or writes
 // zero gate gradients and passes dh through unchanged (backward).
+//
+// Split-K folded in: when the step's recurrent product was split along K
+// (rnn.cu, split_k), the GEMM leaves S partial products in `part` (S slices of
+// `part_stride` elements, laid out like the product) and the step kernel adds
+// them itself, in the fixed order s = 0 .. S-1 (deterministic), instead of a
+// separate reduction launch and a round trip through the destination:
+//   forward   pre-activation = A_t + part_0 + ... + part_{S-1} + b_hh
+//             (GRU: gh = part_0 + ... + b_hh; A_t stays the input projection)
+//   backward  dh_t (from step t + 1) = carry + part_0 + ... + part_{S-1}
+// With S == 0 the GEMM wrote its result in place (A_t, gh or carry) and
+// `part` is not read.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -38,9 +49,14 @@ struct StepArgs {
     std::int64_t B = 0, H = 0, t = 0;
     const std::int64_t* lengths = nullptr;
     const T* peep = nullptr;
+    // split-K partial products of this step's recurrent product (see above)
+    const T* part = nullptr;
+    int S = 0;
+    std::int64_t part_stride = 0;  // elements per slice
+    const T* part_bias = nullptr;  // forward: b_hh (G H) added after the partials, or null
     // forward
     T* gates = nullptr;      // (B, G H): pre-activations in, activations out
-    const T* gh = nullptr;   // (B, 3 H) GRU: h_{t-1} W_hh^T + b_hh
+    const T* gh = nullptr;   // (B, 3 H) GRU: h_{t-1} W_hh^T + b_hh (S == 0 only)
     T* h = nullptr;          // (B, H) state, in place
     T* c = nullptr;          // (B, H) LSTM cell state, in place
     T* y = nullptr;          // (B, H) y_t
@@ -53,12 +69,22 @@ struct StepArgs {
     const T* c_cur = nullptr;      // (B, H) (LSTM)
     const T* ghn_saved = nullptr;  // (B, H) (GRU)
     const T* dy = nullptr;         // (B, H)
-    const T* carry = nullptr;      // (B, H) dh from step t + 1
+    const T* carry = nullptr;      // (B, H) dh from step t + 1 (plus the partials when S)
     T* dc = nullptr;               // (B, H) dc_t in, dc_{t-1} out (LSTM)
     T* dgi = nullptr;              // (B, G H) dG for W_ih / b_ih
     T* dgh = nullptr;              // (B, G H) dG for W_hh / b_hh (== dgi unless GRU)
     T* dh_next = nullptr;          // (B, H) the part of dh_{t-1} not through W_hh
 };
+
+// v + part[0][e] + ... + part[S-1][e] (+ bias[col] when bias): the split-K
+// partial products of element e added in order.
+template <typename T>
+__device__ __forceinline__ T with_parts(T v, const StepArgs<T>& s, std::int64_t e,
+                                        std::int64_t col) {
+    for (int k = 0; k < s.S; ++k) v += s.part[k * s.part_stride + e];
+    if (s.part_bias) v += s.part_bias[col];
+    return v;
+}
 
 // ---- forward step
 template <typename T, int K, bool kPeep, bool kCoupled>
@@ -74,8 +100,13 @@ __global__ void step_forward_kernel(StepArgs<T> s) {
             continue;
         }
         T* g = s.gates + b * GH + j;  // gate block k of this unit at g[k * H]
+        // Pre-activation of gate block k: A_t (+ the split-K partials + b_hh).
+        auto pre = [&](int k) -> T {
+            if (s.S == 0) return g[k * H];
+            return with_parts(g[k * H], s, b * GH + k * H + j, k * H + j);
+        };
         if constexpr (K == kTanh || K == kRelu) {
-            const T a = g[0];
+            const T a = pre(0);
             const T v = K == kRelu ? (a > T(0) ? a : T(0)) : tanh_(a);
             g[0] = v;
             s.h[idx] = v;
@@ -84,19 +115,19 @@ __global__ void step_forward_kernel(StepArgs<T> s) {
             // Blocks: (i, f, g, o), coupled (f, g, o).
             constexpr int kF = kCoupled ? 0 : 1, kG = kF + 1, kO = kF + 2;
             const T cp = s.c[idx];
-            T af = g[kF * H], ao = g[kO * H];
+            T af = pre(kF), ao = pre(kO);
             if constexpr (kPeep) af += s.peep[(kCoupled ? 0 : 1) * H + j] * cp;
             const T f = sigm(af);
             T i;
             if constexpr (kCoupled) {
                 i = T(1) - f;
             } else {
-                T ai = g[0];
+                T ai = pre(0);
                 if constexpr (kPeep) ai += s.peep[j] * cp;
                 i = sigm(ai);
                 g[0] = i;
             }
-            const T gg = tanh_(g[kG * H]);
+            const T gg = tanh_(pre(kG));
             const T cn = f * cp + i * gg;
             if constexpr (kPeep) ao += s.peep[(kCoupled ? 1 : 2) * H + j] * cn;
             const T o = sigm(ao);
@@ -109,10 +140,14 @@ __global__ void step_forward_kernel(StepArgs<T> s) {
             s.h[idx] = hn;
             s.y[idx] = hn;
         } else {  // GRU
-            const T* gh = s.gh + b * GH + j;
-            const T r = sigm(g[0] + gh[0]);
-            const T z = sigm(g[H] + gh[H]);
-            const T hn_lin = gh[2 * H];
+            // gh = h_{t-1} W_hh^T + b_hh, block k (from the partials when S).
+            auto ghk = [&](int k) -> T {
+                if (s.S == 0) return s.gh[b * GH + k * H + j];
+                return with_parts(T(0), s, b * GH + k * H + j, k * H + j);
+            };
+            const T r = sigm(g[0] + ghk(0));
+            const T z = sigm(g[H] + ghk(1));
+            const T hn_lin = ghk(2);
             const T nn = tanh_(g[2 * H] + r * hn_lin);
             const T hv = (T(1) - z) * nn + z * s.h[idx];
             g[0] = r;
@@ -151,10 +186,10 @@ __global__ void step_backward_kernel(StepArgs<T> s) {
 #pragma unroll
                 for (int k = 0; k < G; ++k) dgh[k * H] = T(0);
             }
-            s.dh_next[idx] = s.carry[idx];
+            s.dh_next[idx] = s.S ? with_parts(s.carry[idx], s, idx, 0) : s.carry[idx];
             continue;
         }
-        const T dh = s.carry[idx] + s.dy[idx];
+        const T dh = (s.S ? with_parts(s.carry[idx], s, idx, 0) : s.carry[idx]) + s.dy[idx];
         const T* act = s.act + b * GH + j;
         if constexpr (K == kTanh || K == kRelu) {
             const T v = act[0];
@@ -235,20 +270,16 @@ __global__ void column_dot_kernel(const T* __restrict__ a, std::int64_t lda,
     }
 }
 
-// ---- split-K reduction of the per-step recurrent GEMM (see rnn.cu):
-//   dst[i] = (accumulate ? dst[i] : 0) + sum_{s < S} part[s n + i] + bias[i % cols]
-// over the n = rows * cols elements of a C-contiguous (rows, cols) dst; the S
-// partial products are added in order s = 0 .. S-1 (deterministic).
+// ---- the split-K partials left over after the last backward step, once per call:
+//   dst[i] += part[0][i] + ... + part[S-1][i]   (in order; n elements, C-contiguous)
+// (Every other step's partials are added by the next step kernel, see above.)
 template <typename T>
 __global__ void add_partials_kernel(T* __restrict__ dst, const T* __restrict__ part, int S,
-                                    std::int64_t rows, std::int64_t cols,
-                                    const T* __restrict__ bias, bool accumulate) {
-    const std::int64_t n = rows * cols;
+                                    std::int64_t n) {
     for (std::int64_t idx = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
          idx < n; idx += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-        T v = accumulate ? dst[idx] : T(0);
+        T v = dst[idx];
         for (int s = 0; s < S; ++s) v += part[s * n + idx];
-        if (bias) v += bias[idx % cols];
         dst[idx] = v;
     }
 }
