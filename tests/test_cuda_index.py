@@ -347,3 +347,34 @@ def test_tensor_cumsum_axes_match_cpu():
         (yc * yc).sum().backward()
         (yg * yg).sum().backward()
         np.testing.assert_allclose(xg.grad.cpu().numpy(), xc.grad.numpy(), rtol=1e-11, atol=1e-10)
+
+
+@needs_gpu
+def test_put_and_add_with_an_index_that_lives_in_the_destination():
+    """x[x] = v reads the whole index before writing (numpy): the index is a view of the
+    destination, so the kernel must not read entries another thread already overwrote
+    (here they would become out-of-range values and the writes would be skipped)."""
+    n = 1 << 16
+    perm = np.random.default_rng(11).permutation(n).astype(np.int64)
+    vals = np.arange(n, 2 * n, dtype=np.int64)
+    want = perm.copy()
+    want[perm] = vals
+    got = dev(perm)
+    gpu().setitem(got, (got,), dev(vals))
+    assert_twin(got, want)
+    want = perm.copy()
+    np.add.at(want, perm, vals)
+    got = dev(perm)
+    gpu().index_add(got, (got,), dev(vals))
+    assert_twin(got, want)
+    x2 = perm.reshape(1, n)
+    want = x2.copy()
+    np.put_along_axis(want, x2, vals.reshape(1, n), axis=1)
+    got = dev(x2)
+    gpu().put_along_axis(got, got, dev(vals.reshape(1, n)), 1)
+    assert_twin(got, want)
+    want = x2.copy()
+    cpu.scatter_add(want, 1, x2.copy(), vals.reshape(1, n))
+    got = dev(x2)
+    gpu().scatter_add(got, 1, got, dev(vals.reshape(1, n)))
+    assert_twin(got, want)

@@ -104,6 +104,12 @@ def _index_array(idx, size, axis, device):
     return from_host(arr.astype(np.int64, copy=False), device)
 
 
+def _unaliased(idx, dst):
+    """``idx`` itself, or a copy when it lives in ``dst``'s storage: the put/add kernels
+    read each index while other threads write ``dst`` (numpy reads the whole index first)."""
+    return _cuda().astype(idx, idx.dtype_name) if idx.shares_storage(dst) else idx
+
+
 def _values(v, dname, device, shape):
     """A value operand as a device array of ``dname`` broadcast to ``shape``."""
     if _is_dev(v):
@@ -178,9 +184,11 @@ def _base_view(a, shape, axis, sliced=False):
 
 
 def _idx_along(idx, a, axis, device):
+    """The index as given (a device array) or as a host integer numpy array; _index_array
+    later checks it where it lives and uploads a host one."""
     if _is_dev(idx):
         return idx
-    return from_host(_host_int(idx), device)
+    return _host_int(idx)
 
 
 def take_along_axis(a, indices, axis):
@@ -208,8 +216,8 @@ def put_along_axis(a, indices, values, axis):
     vals = _values(values, a.dtype_name, a.device, shape)
     if vals.shares_storage(a):
         vals = _cuda().astype(vals, vals.dtype_name)
-    _apply("put", _base_view(a, shape, axis), broadcast_to(idx, tuple(shape)), a.shape[axis],
-           a.element_strides[axis], vals)
+    _apply("put", _base_view(a, shape, axis), broadcast_to(_unaliased(idx, a), tuple(shape)),
+           a.shape[axis], a.element_strides[axis], vals)
 
 
 def gather(a, axis, indices):
@@ -247,7 +255,7 @@ def scatter_add(dst, axis, indices, src):
     vals = _values(src, dst.dtype_name, dst.device, shape)
     if vals.shares_storage(dst):
         vals = _cuda().astype(vals, vals.dtype_name)
-    _apply("add", base, idx, dst.shape[axis], dst.element_strides[axis], vals)
+    _apply("add", base, _unaliased(idx, dst), dst.shape[axis], dst.element_strides[axis], vals)
 
 
 def take(a, indices, axis=None):
@@ -421,7 +429,7 @@ def _advanced(a, index, mode, value=None):
         view = _strided(a, shape, strides, offset)
         return _finish_basic(a, view, flips, mode, value)
     base = _strided(a, shape, strides, offset if _prod(shape) else _elem_offset(a))
-    ib = broadcast_to(idx, bshape)
+    ib = broadcast_to(idx if mode == "gather" else _unaliased(idx, a), bshape)
     istr = [0] * insert_at + list(ib.element_strides) + [0] * (len(shape) - insert_at - nb)
     iv = _strided(ib, shape, istr)
     if mode == "gather":
