@@ -19,6 +19,13 @@ The ``emulated_cuda`` fixture makes ``device="cuda"`` usable without a GPU:
   numpy array handed to it (other than to the upload functions ``from_host``
   and ``asarray``) raises TypeError, and so does a host value returned from a
   forward (``ensure_array``): both mean the Python layer computed on the host.
+  Index arguments are the exception, as in the real backend (cuda_index.py
+  validates host indices on the host and uploads them): host integer arrays,
+  boolean masks and lists are accepted in ``getitem``/``setitem``/``index_add``
+  indices and as the ``indices`` of take, take_along_axis, put_along_axis,
+  gather and scatter_add (values stay device-only), and the index forms the
+  real backend refuses (a Python bool, a 0-d boolean array) raise its
+  NotImplementedError here too.
 
 So a code path that feeds ``.data`` to numpy, or otherwise bypasses
 ``tensor.device.backend``, fails loudly here. What this cannot catch: kernel
@@ -124,8 +131,26 @@ class EmulatedDeviceArray:
 _E = EmulatedDeviceArray
 _UPLOADS = frozenset({"from_host", "asarray"})
 # Arguments that are host metadata by the backend contract (like a shape), so a
-# host numpy array is right there: the sequence lengths of the recurrent kernels.
-_HOST_ARGS = {"rnn_layer_forward": "lengths", "rnn_time_reverse": "lengths"}
+# host numpy array is right there: the sequence lengths of the recurrent kernels,
+# and indices, which the real CUDA backend takes from the host (numpy integer
+# arrays, masks, lists; cuda_index.py checks them on the host and uploads them).
+_HOST_ARGS = {"rnn_layer_forward": "lengths", "rnn_time_reverse": "lengths",
+              "getitem": "index", "setitem": "index", "index_add": "index",
+              "take": "indices", "take_along_axis": "indices", "put_along_axis": "indices",
+              "gather": "indices", "scatter_add": "indices"}
+# Advanced-index items the real backend refuses (cuda_index._normalize).
+_INDEX_FNS = frozenset({"getitem", "setitem", "index_add"})
+
+
+def _check_index_surface(index, fn_name):
+    for k in index if isinstance(index, tuple) else (index,):
+        if isinstance(k, (bool, np.bool_)):
+            raise NotImplementedError("index: a Python bool as an index is not supported by the "
+                                      "CUDA backend; use a boolean array")
+        a = k._a if type(k) is _E else k
+        if isinstance(a, np.ndarray) and a.ndim == 0 and a.dtype == np.bool_:
+            raise NotImplementedError("index: a 0-d boolean index is not supported by the CUDA "
+                                      "backend")
 
 
 def _unwrap(x, fn_name, host_ok=False):
@@ -139,9 +164,9 @@ def _unwrap(x, fn_name, host_ok=False):
                             "backend.from_host / asarray, or build it with backend functions)")
         return x
     if t is tuple or t is list:
-        return t(_unwrap(v, fn_name) for v in x)
+        return t(_unwrap(v, fn_name, host_ok) for v in x)
     if t is dict:
-        return {k: _unwrap(v, fn_name) for k, v in x.items()}
+        return {k: _unwrap(v, fn_name, host_ok) for k, v in x.items()}
     return x
 
 
@@ -177,6 +202,9 @@ def _make_fn(name, fn):
                 raise ValueError(f"{name}: the emulation has one device (0), got {d}")
         if host_arg is None:
             return _wrap(fn(*_unwrap(args, name), **_unwrap(kwargs, name)))
+        if name in _INDEX_FNS:
+            index = args[host_pos] if len(args) > host_pos else kwargs.get(host_arg)
+            _check_index_surface(index, name)
         args = [_unwrap(a, name, host_ok=i == host_pos) for i, a in enumerate(args)]
         kwargs = {k: _unwrap(v, name, host_ok=k == host_arg) for k, v in kwargs.items()}
         return _wrap(fn(*args, **kwargs))
