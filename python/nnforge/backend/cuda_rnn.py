@@ -60,10 +60,11 @@ def _check_same_dtype(op: str, x, named) -> None:
                              f"(x's), {name} of shape {tuple(a.shape)}")
 
 
-def _lengths(lengths, steps: int, batch: int, op: str):
+def _lengths(lengths, steps: int, batch: int, op: str, device: int):
     """lengths as a contiguous int64 DeviceArray (batch,) with values in [0, T], or None.
-    A host array is checked here (as the CPU binding does); a DeviceArray is taken as it
-    is (the kernels are memory-safe for any value)."""
+    A host array is checked here (as the CPU binding does) and copied to ``device`` (the
+    data's, not the current one); a DeviceArray is taken as it is (the kernels are
+    memory-safe for any value)."""
     if lengths is None:
         return None
     if _is_dev(lengths):
@@ -82,7 +83,7 @@ def _lengths(lengths, steps: int, batch: int, op: str):
         b = int(bad[0])
         raise ValueError(f"{op}: lengths[{b}] = {int(arr[b])} is outside [0, T] for x with "
                          f"T = {steps}")
-    return from_host(arr)
+    return from_host(arr, device)
 
 
 def rnn_time_reverse(a, lengths):
@@ -93,7 +94,7 @@ def rnn_time_reverse(a, lengths):
         raise TypeError(f"{op}: expected a CUDA DeviceArray, got {type(a).__name__}")
     if a.ndim < 2:
         raise ValueError(f"{op}: a must have shape (T, B, ...), got {tuple(a.shape)}")
-    lens = _lengths(lengths, int(a.shape[0]), int(a.shape[1]), op)
+    lens = _lengths(lengths, int(a.shape[0]), int(a.shape[1]), op, a.device)
     return _cuda().rnn_time_reverse(a if a.is_contiguous() else ascontiguous(a), lens)
 
 
@@ -109,7 +110,7 @@ def rnn_layer_forward(mode, x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole, lengths
     _check_same_dtype(op, x, named)
     if x.ndim != 3:
         raise ValueError(f"{op}: x must have shape (T, B, I), got {tuple(x.shape)}")
-    lens = _lengths(lengths, int(x.shape[0]), int(x.shape[1]), op)
+    lens = _lengths(lengths, int(x.shape[0]), int(x.shape[1]), op, x.device)
     args = [_as(a, work) for a in (x, h0, c0, w_ih, w_hh, b_ih, b_hh, peephole)]
     if reverse:
         args[0] = _cuda().rnn_time_reverse(args[0], lens)
