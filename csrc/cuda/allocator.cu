@@ -66,7 +66,10 @@ Pools& pools() {
     return *p;
 }
 
-bool is_small(std::size_t rounded) { return rounded < kSmallLimit; }
+// round_size maps every request below 1 MiB to at most 1 MiB (1 MiB - 1 B rounds
+// up to exactly 1 MiB) and every larger one to a multiple of 2 MiB: `<=` keeps the
+// former in the small pool, so large segments and blocks stay 2 MiB multiples.
+bool is_small(std::size_t rounded) { return rounded <= kSmallLimit; }
 
 // cudaFree every cached small block and every wholly free large segment of
 // one device. Caller holds the mutex. A block leaves the books only after its
