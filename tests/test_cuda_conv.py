@@ -4,7 +4,8 @@ kernel tests' shape grid (stride, asymmetric padding, dilation, groups incl.
 depthwise, 1x1, conv1d-like H = 1, bias or not) in float32 and float64, the
 transposed convolution's bias and smaller outputs, non-contiguous inputs,
 ResNet-like shapes that cross tile edges and split the weight gradient, the
-deterministic weight gradient, float16/bfloat16 through float32, empty batches,
+deterministic weight gradient, bfloat16/float16 (tensor cores, depthwise through
+float32) on the same grid and on tile edges, empty batches,
 argument errors; and Tensor-level F.conv2d / nn.Conv2d / nn.ConvTranspose2d /
 nn.Conv1d / conv_transpose1d on device="cuda" against the same on the CPU,
 forward and backward. Marked `cuda`; skipped without a GPU (the CPU-only test
@@ -153,33 +154,137 @@ def test_weight_grad_deterministic_and_split():
         np.testing.assert_allclose(gpu().to_host(got), w64, rtol=1e-4, atol=2e-3)
 
 
-@needs_gpu
-@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
-def test_reduced_floats_compute_in_float32(dtype):
-    shape = SHAPES[8]
-    x, wt, b = _case(shape, "float32", seed=11)
+# ---------------------------------------------------------------- bfloat16 / float16
+# Tensor cores (conv_tc.cu) on sm_80+, except depthwise / thin groups (Cg < 8 and
+# Cog < 8), which run float32 SIMT and round once. Either way each result is
+# round(s) with s the float32 sum of the exact products of the rounded inputs,
+# as the CPU twin computes it (float32, then rounded) up to the summation order.
+# So |got - want32| <= u |want32| + delta, with u the dtype's unit roundoff
+# (bfloat16 2^-8, float16 2^-11; rtol a little above it) and delta the float32
+# order difference, below EPS["float32"] * depth for O(1) inputs (atol).
+REDUCED = ["bfloat16", "float16"]
+R_RTOL = {"bfloat16": 2.0 ** -8 * 1.05, "float16": 2.0 ** -11 * 1.05}
+
+
+def _np_dtype(name):
+    from nnforge.dtypes import BFLOAT16_NP
+    return BFLOAT16_NP if name == "bfloat16" else np.dtype(np.float16)
+
+
+def _rounded(a, dtype):
+    """(a rounded to dtype on the host, its float32 values)."""
+    r = np.asarray(a, np.float32).astype(_np_dtype(dtype))
+    return r, r.astype(np.float32)
+
+
+def _check_reduced(got, want32, dtype, depth):
+    assert got.dtype_name == dtype, (got.dtype_name, dtype)
+    host = np.asarray(gpu().to_host(got)).astype(np.float32)
+    assert host.shape == want32.shape, (host.shape, want32.shape)
+    np.testing.assert_allclose(host, want32, rtol=R_RTOL[dtype],
+                               atol=EPS["float32"] * max(depth, 8))
+
+
+def _reduced_passes(shape, dtype, seed=0, use_bias=True, view=None):
+    """Forward, input gradient (+ per-input-channel bias) and weight/bias
+    gradients in `dtype` against the CPU twin in float32 on the rounded values."""
     n, c, h, w, co, k, s, p, d, g = _geometry(shape)
-    xd, wd, bd = (nf._C.cuda.astype(dev(a), dtype) for a in (x, wt, b))
-    # The CPU result of the rounded values, in float32.
-    xr, wr, br = (gpu().to_host(nf._C.cuda.astype(a, "float32")) for a in (xd, wd, bd))
-    y = gpu().conv2d_forward(xd, wd, bd, s, p, d, g)
-    assert y.dtype_name == dtype
-    tol = dict(rtol=2e-2, atol=5e-2)  # one rounding of the float32 result to 8 (bf16) bits
-    np.testing.assert_allclose(gpu().to_host(nf._C.cuda.astype(y, "float32")),
-                               cpu.conv2d_forward(xr, wr, br, s, p, d, g), **tol)
-    dy = nf._C.cuda.astype(dev(np.ones(tuple(y.shape), np.float32)), dtype)
-    dyr = gpu().to_host(nf._C.cuda.astype(dy, "float32"))
-    dx = gpu().conv2d_backward_input(dy, wd, None, (h, w), s, p, d, g)
-    assert dx.dtype_name == dtype
-    np.testing.assert_allclose(gpu().to_host(nf._C.cuda.astype(dx, "float32")),
-                               cpu.conv2d_backward_input(dyr, wr, None, (h, w), s, p, d, g), **tol)
-    dw, db = gpu().conv2d_backward_weight(xd, dy, k, s, p, d, g, True, True)
-    assert dw.dtype_name == dtype and db.dtype_name == dtype
-    dw_want, db_want = cpu.conv2d_backward_weight(xr, dyr, k, s, p, d, g, True, True)
-    np.testing.assert_allclose(gpu().to_host(nf._C.cuda.astype(dw, "float32")), dw_want,
-                               rtol=2e-2, atol=0.5)
-    np.testing.assert_allclose(gpu().to_host(nf._C.cuda.astype(db, "float32")), db_want,
-                               rtol=2e-2, atol=0.5)
+    x, wt, b = _case(shape, "float32", seed)
+    rng = np.random.default_rng(seed + 1)
+    (xh, x32), (wh, w32), (bh, b32) = (_rounded(a, dtype) for a in (x, wt, b))
+    put = dev if view is None else (lambda a: dev_view(view, a))
+    xd, wd, bd = put(xh), put(wh), put(bh)
+    bias32, bias_d = (b32, bd) if use_bias else (None, None)
+    y32 = cpu.conv2d_forward(x32, w32, bias32, s, p, d, g)
+    _check_reduced(gpu().conv2d_forward(xd, wd, bias_d, s, p, d, g), y32, dtype,
+                   (c // g) * k[0] * k[1])
+    dyh, dy32 = _rounded(rng.standard_normal(y32.shape), dtype)
+    bxh, bx32 = _rounded(rng.standard_normal(c), dtype)
+    dx32 = cpu.conv2d_backward_input(dy32, w32, bx32 if use_bias else None, (h, w), s, p, d, g)
+    dx = gpu().conv2d_backward_input(put(dyh), wd, put(bxh) if use_bias else None, (h, w), s,
+                                     p, d, g)
+    _check_reduced(dx, dx32, dtype, (co // g) * k[0] * k[1])
+    dw32, db32 = cpu.conv2d_backward_weight(x32, dy32, k, s, p, d, g, True, True)
+    dw, db = gpu().conv2d_backward_weight(xd, put(dyh), k, s, p, d, g, True, use_bias)
+    depth = n * y32.shape[2] * y32.shape[3]
+    _check_reduced(dw, dw32, dtype, depth)
+    assert (db is None) == (not use_bias)
+    if use_bias:
+        _check_reduced(db, db32, dtype, depth)
+
+
+@needs_gpu
+@pytest.mark.parametrize("use_bias", [True, False])
+@pytest.mark.parametrize("dtype", REDUCED)
+@pytest.mark.parametrize("shape", SHAPES, ids=[str(i) for i in range(len(SHAPES))])
+def test_reduced_passes_match_cpu_on_the_cpu_grid(shape, dtype, use_bias):
+    """Every geometry of the CPU grid: groups=1 shapes on the tensor cores
+    (channels padded to 8: 1, 2, 3, 4, 6, 8 input channels, 2..20 outputs),
+    depthwise and thin groups through float32."""
+    _reduced_passes(shape, dtype, use_bias=use_bias)
+
+
+# Tensor-core tile edges: channel counts not multiples of 8 or 16 (padding inside
+# a 16-byte vector, a partial 32-deep stage), columns past the 64- and 128-wide
+# tiles, rows past 128, groups with 10 / 20 / 12 channels, strided input
+# gradients (zero taps), dilation, and weight gradients split over R with more
+# than 64 output channels (the 128 x 128 weight-gradient tile).
+TC_EDGES = RESNET + [
+    (2, 10, 6, 7, 20, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+    (3, 24, 9, 9, 17, (3, 3), (2, 2), (1, 1, 1, 1), (1, 1), 1),
+    (2, 72, 8, 8, 130, (1, 1), (1, 1), (0, 0, 0, 0), (1, 1), 1),
+    (2, 36, 11, 10, 24, (3, 3), (1, 1), (2, 2, 2, 2), (2, 2), 3),
+    (1, 9, 13, 13, 66, (5, 3), (2, 1), (2, 1, 0, 1), (1, 1), 1),
+    (8, 64, 28, 28, 96, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1),
+]
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", REDUCED)
+@pytest.mark.parametrize("shape", TC_EDGES, ids=["stem", "block", "down3", "down1", "bottleneck",
+                                                 "depthwise", "groups", "c10", "c24-co17-s2",
+                                                 "co130", "groups12-dil2", "c9-5x3", "co96-split"])
+def test_reduced_tile_edges_and_resnet_shapes(shape, dtype):
+    _reduced_passes(shape, dtype, seed=5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("view", ["transposed", "sliced"])
+def test_reduced_non_contiguous_inputs(view):
+    _reduced_passes(SHAPES[0], "bfloat16", seed=3, view=view)
+
+
+@needs_gpu
+def test_reduced_weight_grad_deterministic():
+    """bfloat16 weight gradients split over R: fp32 partials summed in a fixed
+    order, bit-identical across runs."""
+    shape = (16, 32, 16, 16, 48, (3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    x, _, _ = _case(shape, "float32", seed=9)
+    dy = np.random.default_rng(10).standard_normal((16, 48, 16, 16))
+    xd, dyd = dev(_rounded(x, "bfloat16")[0]), dev(_rounded(dy, "bfloat16")[0])
+    geo = ((3, 3), (1, 1), (1, 1, 1, 1), (1, 1), 1)
+    runs = [gpu().conv2d_backward_weight(xd, dyd, *geo, True, True) for _ in range(3)]
+    for k in range(2):
+        first = np.asarray(gpu().to_host(runs[0][k])).astype(np.float32)
+        for other in runs[1:]:
+            np.testing.assert_array_equal(np.asarray(gpu().to_host(other[k])).astype(np.float32),
+                                          first)
+
+
+@needs_gpu
+def test_reduced_empty_batch():
+    xh = _rounded(np.zeros((0, 16, 5, 5)), "bfloat16")[0]
+    wh = _rounded(np.ones((8, 16, 3, 3)), "bfloat16")[0]
+    dyh = _rounded(np.zeros((0, 8, 3, 3)), "bfloat16")[0]
+    geo = ((1, 1), (0, 0, 0, 0), (1, 1), 1)
+    y = gpu().conv2d_forward(dev(xh), dev(wh), None, *geo)
+    assert tuple(y.shape) == (0, 8, 3, 3) and y.dtype_name == "bfloat16"
+    dx = gpu().conv2d_backward_input(dev(dyh), dev(wh), None, (5, 5), *geo)
+    assert tuple(dx.shape) == (0, 16, 5, 5)
+    dw, db = gpu().conv2d_backward_weight(dev(xh), dev(dyh), (3, 3), *geo, True, True)
+    assert tuple(dw.shape) == (8, 16, 3, 3) and tuple(db.shape) == (8,)
+    assert not np.asarray(gpu().to_host(dw)).astype(np.float32).any()
+    assert not np.asarray(gpu().to_host(db)).astype(np.float32).any()
 
 
 @needs_gpu
@@ -244,6 +349,8 @@ def _pair(module_fn, x_shape, seed=0, dtype=nf.float32):
 
 
 def _assert_pair(results, rtol=1e-4, atol=1e-4):
+    results = [(np.asarray(y, np.float64), np.asarray(gx, np.float64),
+                {k: np.asarray(v, np.float64) for k, v in gp.items()}) for y, gx, gp in results]
     (y_c, gx_c, gp_c), (y_g, gx_g, gp_g) = results
     np.testing.assert_allclose(y_g, y_c, rtol=rtol, atol=atol)
     np.testing.assert_allclose(gx_g, gx_c, rtol=rtol, atol=atol)
@@ -271,6 +378,20 @@ def test_nn_conv2d_float64_and_unbatched():
     _assert_pair(_pair(lambda: nn.Conv2d(3, 4, 3, padding=1), (2, 3, 6, 5), dtype=nf.float64),
                  rtol=1e-10, atol=1e-10)
     _assert_pair(_pair(lambda: nn.Conv2d(3, 4, 3, stride=2), (3, 7, 7)))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", [nf.bfloat16, nf.float16], ids=["bfloat16", "float16"])
+def test_nn_conv2d_reduced_cuda_vs_cpu(dtype):
+    """nn.Conv2d in bfloat16/float16 on the tensor cores vs the CPU (float32 inside,
+    rounded): the two sides' outputs and gradients are roundings of float32 values
+    that differ in summation order only, so within a couple of units in the last
+    place (2^-7 relative for bfloat16) of values of size ~sqrt(depth)."""
+    tol = dict(rtol=2e-2, atol=5e-2) if dtype == nf.bfloat16 else dict(rtol=3e-3, atol=1e-2)
+    _assert_pair(_pair(lambda: nn.Conv2d(16, 24, 3, padding=1), (2, 16, 9, 11), dtype=dtype),
+                 **tol)
+    _assert_pair(_pair(lambda: nn.Conv2d(12, 12, 3, stride=2, groups=3), (2, 12, 8, 8),
+                       dtype=dtype), **tol)
 
 
 @needs_gpu
