@@ -218,9 +218,9 @@ def _reduced_passes(shape, dtype, seed=0, use_bias=True, view=None):
 @pytest.mark.parametrize("dtype", REDUCED)
 @pytest.mark.parametrize("shape", SHAPES, ids=[str(i) for i in range(len(SHAPES))])
 def test_reduced_passes_match_cpu_on_the_cpu_grid(shape, dtype, use_bias):
-    """Every geometry of the CPU grid: groups=1 shapes on the tensor cores
-    (channels padded to 8: 1, 2, 3, 4, 6, 8 input channels, 2..20 outputs),
-    depthwise and thin groups through float32."""
+    """Every geometry of the CPU grid: shapes with 8+ input or output channels per
+    group on the tensor cores (LeNet's C3 6 -> 16, 3 -> 20: channels padded to 8),
+    the rest (depthwise, thin groups, < 8 channels both sides) through float32."""
     _reduced_passes(shape, dtype, use_bias=use_bias)
 
 
