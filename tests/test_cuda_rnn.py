@@ -88,12 +88,12 @@ def test_layer_matches_cpu(mode, peephole, coupled, lengths, reverse, dtype):
 
 @needs_gpu
 @pytest.mark.parametrize("T,B,I,H", [(7, 33, 20, 65), (4, 130, 9, 129), (2, 1, 300, 31),
-                                     (3, 5, 16, 256), (1, 3, 5, 256)], ids=str)
+                                     (3, 5, 16, 256), (1, 3, 5, 256), (2, 3, 4, 512)], ids=str)
 @pytest.mark.parametrize("mode,peephole,coupled", CASES, ids=IDS)
 def test_layer_sizes_across_tiles(mode, peephole, coupled, T, B, I, H):
     """Rows, gate columns and depths on both sides of the GEMM tiles (128 / 64); H = 256
-    (and G H = 516 for LSTM at H = 129) split the per-step products along K (split_k in
-    rnn.cu): the step kernels add the partial products themselves (forward: with b_hh
+    and 512 (and G H = 516 for LSTM at H = 129) split the per-step products along K
+    (split_k in rnn.cu: S = 4 .. 32, LSTM's backward at H = 512 the largest): the step kernels add the partial products themselves (forward: with b_hh
     into the gates, GRU's gh; backward: the next step's incoming dh), and the last
     backward product's partials are folded into dh0 (T = 1: only that fold)."""
     a = make_layer(mode, peephole, coupled, T=T, B=B, I=I, H=H, dtype=np.float32, seed=T + H)

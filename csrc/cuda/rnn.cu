@@ -237,13 +237,16 @@ void column_dot(const T* a, std::int64_t lda, const T* b0, const T* b1, std::int
 // tiles C in 128 x 128 blocks (64 x 64 for double), so a step's B = 64 rows
 // give only ceil(N / 128) blocks (4 for dh = dG W_hh at H = 512); splitting K
 // into S slices multiplies that by S, up to about one block per
-// multiprocessor, each slice at least 128 deep. S divides K.
+// multiprocessor, each slice at least 64 deep (8 K steps of the SIMT kernel;
+// the S partial products cost S M N stores + loads, ~4 MB a step at B = 64).
+// S divides K. At B = 64 on 132 SMs: H = 512 forward S = 8, backward S = 32,
+// H = 1024 forward S = 4, backward S = 16, 128 blocks each.
 int split_k(std::int64_t M, std::int64_t N, std::int64_t K, bool dbl, int device) {
     const std::int64_t tile = dbl ? 64 : 128;
     const std::int64_t blocks = ((M + tile - 1) / tile) * ((N + tile - 1) / tile);
     const std::int64_t sms = device_props(device).multiProcessorCount;
     int S = 1;
-    while (S < 16 && blocks * S * 2 <= sms && K % (2 * S) == 0 && K / (2 * S) >= 128) S *= 2;
+    while (S < 32 && blocks * S * 2 <= sms && K % (2 * S) == 0 && K / (2 * S) >= 64) S *= 2;
     return S;
 }
 
