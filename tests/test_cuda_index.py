@@ -188,6 +188,9 @@ def test_take_take_along_axis_gather(dtype, axis):
             assert_twin(gpu().take(xd, t, ax), cpu.take(v, t, ax))
         assert_twin(gpu().take(xd, np.array([], np.int64), axis),
                     cpu.take(v, np.array([], np.int64), axis))
+        flags = np.array([True, False, True])  # numpy.take: 1, 0, 1 (not a mask)
+        assert_twin(gpu().take(xd, flags, axis), cpu.take(v, flags, axis))
+        assert_twin(gpu().take(xd, dev(flags), axis), cpu.take(v, flags, axis))
 
 
 @needs_gpu

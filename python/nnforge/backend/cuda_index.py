@@ -261,6 +261,12 @@ def scatter_add(dst, axis, indices, src):
 def take(a, indices, axis=None):
     """numpy.take (mode 'raise'): a[(:,) * axis + (indices,)]; axis None: the flat array."""
     a = _device_array(a, "take")
+    # numpy.take reads a boolean array as integers (0/1), never as a mask
+    if _is_dev(indices):
+        if indices.dtype_name == "bool":
+            indices = _astype(indices, "int64")
+    elif np.asarray(indices).dtype == np.bool_:
+        indices = np.asarray(indices).astype(np.int64)
     if axis is None:
         return _advanced(reshape(a, (-1,)), (indices,), "gather")
     axis = _axis(axis, a.ndim, "take")
