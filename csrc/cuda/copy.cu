@@ -189,6 +189,21 @@ void copy_(const DeviceArray& dst, const DeviceArray& src_in) {
         NNF_CUDA_CHECK(cudaMemcpyPeerAsync(moved.data(), dst.device, c.data(), c.device,
                                            c.nbytes(), default_stream(dst.device)),
                        "cudaMemcpyPeerAsync");
+        // `c` goes back to the source device's cache when this scope ends, and
+        // the next kernel on that device's stream may reuse it while the peer
+        // copy (on dst's stream) still reads it: make the source stream wait for
+        // the copy. Destroying the event after the wait is enqueued is allowed.
+        cudaEvent_t copied = nullptr;
+        NNF_CUDA_CHECK(cudaEventCreateWithFlags(&copied, cudaEventDisableTiming),
+                       "cudaEventCreate (peer copy)");
+        NNF_CUDA_CHECK(cudaEventRecord(copied, default_stream(dst.device)),
+                       "cudaEventRecord (peer copy)");
+        {
+            DeviceGuard on_source(c.device);
+            NNF_CUDA_CHECK(cudaStreamWaitEvent(default_stream(c.device), copied, 0),
+                           "cudaStreamWaitEvent (peer copy)");
+        }
+        NNF_CUDA_CHECK(cudaEventDestroy(copied), "cudaEventDestroy (peer copy)");
         src = moved;
     } else if (same_memory(src, dst)) {
         src = astype(src, src.dtype);  // overlapping views: read from a copy
