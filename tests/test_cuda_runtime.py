@@ -368,3 +368,24 @@ def test_cuda_backend_module_imports_and_has_every_cpu_function():
     if not nf.cuda.is_built():
         with pytest.raises(RuntimeError, match="built without CUDA"):
             cuda_be.zeros((2,), np.float32)
+
+
+@needs_gpu
+def test_leaf_gradient_adopted_without_copy_only_when_nothing_else_sees_it():
+    """The engine takes a leaf's first gradient as .grad without a copy only when no
+    other DeviceArray shares its memory: here y.grad (retained) and x.grad would be
+    views of one upstream gradient, so x.grad must be its own copy."""
+    x = nf.ones(2, 3, device="cuda", requires_grad=True)
+    y = x.reshape(6)
+    y.retain_grad()
+    (y * nf.arange(6.0, device="cuda")).sum().backward()
+    before = y.grad.numpy(force=True).copy()
+    x.grad.add_(100.0)  # must not write through to y.grad
+    np.testing.assert_array_equal(y.grad.numpy(force=True), before)
+    np.testing.assert_array_equal(x.grad.numpy(force=True),
+                                  np.arange(6.0, dtype=np.float32).reshape(2, 3) + 100.0)
+    # A gradient nothing else holds is adopted: one whole, contiguous storage.
+    z = nf.ones(4, device="cuda", requires_grad=True)
+    (z * 3.0).sum().backward()
+    assert z.grad.data.storage_use_count == 1
+    np.testing.assert_array_equal(z.grad.numpy(force=True), np.full(4, 3.0, np.float32))

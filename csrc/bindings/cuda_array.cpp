@@ -204,6 +204,12 @@ void bind_cuda_array(py::module_& m) {
         .def_property_readonly("storage_nbytes", [](const DeviceArray& a) {
             return a.storage ? a.storage->requested : std::size_t(0);
         })
+        .def_property_readonly(
+            "storage_use_count",
+            [](const DeviceArray& a) { return a.storage ? a.storage.use_count() : 0L; },
+            "How many DeviceArrays (this one included) share this array's memory; 1 means no "
+            "other view can see it (the autograd engine then adopts it as a gradient without "
+            "a copy).")
         .def("is_contiguous", &DeviceArray::is_contiguous)
         .def("shares_storage",
              [](const DeviceArray& a, const DeviceArray& b) { return a.storage == b.storage; })

@@ -89,8 +89,11 @@ def exclusive(holder) -> bool:
     if _getrefcount is None or _refs_of_first(holder) != _ONE_IN_LIST:
         return False
     a = holder[0]
-    flags = getattr(a, "flags", None)  # numpy arrays only; other backends copy
-    if flags is None or not (flags.c_contiguous and flags.writeable):
+    flags = getattr(a, "flags", None)
+    if flags is None:  # a CUDA DeviceArray: no other array may share its memory
+        return (getattr(a, "storage_use_count", 0) == 1 and a.offset == 0
+                and a.nbytes == a.storage_nbytes and a.is_contiguous())
+    if not (flags.c_contiguous and flags.writeable):
         return False
     if a.base is None:
         return True
