@@ -6,6 +6,7 @@ alpha/beta epilogue, every dtype on both kernels (SIMT; tensor cores for
 bf16/fp16 and TF32), dispatch, and argument errors. Marked `cuda`; skipped
 without a GPU (the CPU-only test at the end runs everywhere)."""
 import itertools
+import re
 
 import numpy as np
 import pytest
@@ -288,3 +289,170 @@ def test_bindings_exist_exactly_in_cuda_builds():
     from nnforge.backend import cuda_linalg
     with pytest.raises(TypeError, match="matmul: expected a CUDA DeviceArray"):
         cuda_linalg.matmul(np.ones((2, 2)), np.ones((2, 2)))
+
+
+# ---- the sm_90a TMA + wgmma kernel (by name), csrc/cuda/gemm_wgmma.cu ----
+
+def _wgmma_or_skip(dtype):
+    """Skips where this device/build has no wgmma kernel (anything but compute capability
+    9.0 with an sm_90a build); any other refusal of a valid layout fails the test."""
+    probe = to_dev(np.ones((8, 8)), dtype)
+    try:
+        assert _C().gemm_kernel_for(probe, gpu().swap_last(probe), kernel="wgmma") == "wgmma"
+    except ValueError as e:
+        if "compute capability 9.0" not in str(e):
+            raise
+        pytest.skip(f"wgmma unavailable here: {e}")
+
+
+def _b_operand(rng, k, n, dtype, b_major):
+    """(values (k, n), device b): K-major = the transpose of an (n, k) array (nn.Linear's
+    weight), N-major = a row-major (k, n) array (wgmma's transpose bit)."""
+    if b_major == "K":
+        w = rand(rng, n, k)
+        return w.T, gpu().swap_last(to_dev(w, dtype))
+    b = rand(rng, k, n)
+    return b, to_dev(b, dtype)
+
+
+# K-major B: K a multiple of 8 (a's and w's row strides), any M, N. N-major B: N a multiple
+# of 8 too. Sizes leave partial 128-row/column tiles, partial 64-element K steps (K = 8, 40,
+# 72, 1000), a lone 64-column half of an N-major box (N = 56, 200), K steps past the
+# 5-stage ring (K = 1000: 16 steps).
+WGMMA_SHAPES = {
+    "K": [(129, 257, 72), (1, 1, 8), (7, 9, 8), (128, 128, 64), (136, 264, 40), (65, 130, 8),
+          (1000, 520, 1000), (257, 129, 136)],
+    "N": [(129, 264, 72), (7, 56, 8), (1, 8, 24), (128, 128, 64), (300, 200, 1000),
+          (257, 136, 136), (64, 72, 8)],
+}
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("b_major", ["K", "N"])
+def test_wgmma_tma_tails_match_cpu(dtype, b_major):
+    """M/N/K tails (TMA zero-fills boxes past the edges; the epilogue stores only inside)
+    against the CPU backend's float32 matmul of the same rounded values."""
+    _wgmma_or_skip(dtype)
+    rng = np.random.default_rng(20)
+    for m, n, k in WGMMA_SHAPES[b_major]:
+        a = rand(rng, m, k)
+        b, db = _b_operand(rng, k, n, dtype, b_major)
+        da = to_dev(a, dtype)
+        assert _C().gemm_kernel_for(da, db, kernel="wgmma") == "wgmma"
+        got = _C().gemm(da, db, kernel="wgmma")
+        assert got.shape == (m, n) and got.dtype_name == dtype
+        ra, rb = rounded(a, dtype), rounded(np.ascontiguousarray(b), dtype)
+        want = cpu.matmul(ra.astype(np.float32), rb.astype(np.float32)).astype(np.float64)
+        check(got, want, dtype, k)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("b_major", ["K", "N"])
+def test_wgmma_batched_and_broadcast(dtype, b_major):
+    """Batches through the 3-D tensor maps: both operands batched, a shared (broadcast,
+    batch stride 0) B, a shared A; a batch of 5 items with 2 K steps each runs the stage
+    ring across items (its phases carry over)."""
+    _wgmma_or_skip(dtype)
+    rng = np.random.default_rng(21)
+    m, n, k = 129, 136, 72
+    a3 = rand(rng, 5, m, k)
+    if b_major == "K":
+        w3 = rand(rng, 5, n, k)
+        b3, db3 = np.swapaxes(w3, -1, -2), gpu().swap_last(to_dev(w3, dtype))
+    else:
+        b3 = rand(rng, 5, k, n)
+        db3 = to_dev(b3, dtype)
+    b2, db2 = _b_operand(rng, k, n, dtype, b_major)
+    ra3 = rounded(a3, dtype)
+    rb3 = rounded(np.ascontiguousarray(b3), dtype)
+    rb2 = rounded(np.ascontiguousarray(b2), dtype)
+    cases = [(to_dev(a3, dtype), db3, ra3 @ rb3),                 # both batched
+             (to_dev(a3, dtype), db2, ra3 @ rb2),                 # B broadcast
+             (to_dev(a3[0], dtype), db3, ra3[0] @ rb3),           # A broadcast
+             (to_dev(a3[:, None], dtype), db3, ra3[:, None] @ rb3)]  # (5, 1, m, k) x (5, k, n)
+    for da, db, want in cases:
+        assert _C().gemm_kernel_for(da, db, kernel="wgmma") == "wgmma"
+        got = _C().gemm(da, db, kernel="wgmma")
+        assert got.shape == want.shape
+        check(got, want, dtype, k)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+@pytest.mark.parametrize("act", ["none", "relu", "gelu", "gelu_tanh"])
+def test_wgmma_epilogue(dtype, act):
+    """act(alpha a @ b + beta out + bias) written in place (the scalar path: beta != 0), and
+    act(a @ b + bias) into a new array (the paired-store path), batched, both B layouts."""
+    _wgmma_or_skip(dtype)
+    rng = np.random.default_rng(22)
+    for b_major, (m, n, k) in [("K", (129, 257, 72)), ("N", (136, 200, 64))]:
+        a, c, bias = rand(rng, 2, m, k), rand(rng, 2, m, n), rand(rng, n)
+        b, db = _b_operand(rng, k, n, dtype, b_major)
+        ra, rb = rounded(a, dtype), rounded(np.ascontiguousarray(b), dtype)
+        rbias = rounded(bias, dtype)
+        out = to_dev(c, dtype)
+        got = _C().gemm(to_dev(a, dtype), db, out, alpha=0.5, beta=-2.0,
+                        bias=to_dev(bias, dtype), activation=act, kernel="wgmma")
+        assert got.data_ptr == out.data_ptr
+        check(got, _act(0.5 * (ra @ rb) - 2.0 * rounded(c, dtype) + rbias, act), dtype, k)
+        got = _C().gemm(to_dev(a, dtype), db, bias=to_dev(bias, dtype), activation=act,
+                        kernel="wgmma")
+        check(got, _act(ra @ rb + rbias, act), dtype, k)
+
+
+@needs_gpu
+def test_wgmma_empty_k_runs_the_epilogue_only():
+    """K == 0: no tensor maps, no loads; out = act(beta out + bias)."""
+    _wgmma_or_skip("bfloat16")
+    rng = np.random.default_rng(23)
+    c, bias = rand(rng, 9, 16), rand(rng, 16)
+    a, b = to_dev(np.zeros((9, 0)), "bfloat16"), to_dev(np.zeros((0, 16)), "bfloat16")
+    out = to_dev(c, "bfloat16")
+    got = _C().gemm(a, b, out, beta=2.0, bias=to_dev(bias, "bfloat16"), kernel="wgmma")
+    check(got, 2.0 * rounded(c, "bfloat16") + rounded(bias, "bfloat16"), "bfloat16", 1)
+
+
+@needs_gpu
+def test_wgmma_refusals_name_the_rule():
+    """Layouts TMA/wgmma cannot take are refused with the rule they break (on any GPU:
+    the layout check comes before the device check)."""
+    rng = np.random.default_rng(24)
+    f16 = lambda *s: to_dev(rand(rng, *s), "float16")  # noqa: E731
+    with pytest.raises(ValueError, match="wgmma' takes bfloat16 or float16 operands, got float32"):
+        _C().gemm(to_dev(np.ones((8, 8)), "float32"), to_dev(np.ones((8, 8)), "float32"),
+                  kernel="wgmma")
+    # a stored transposed (M-major)
+    with pytest.raises(ValueError, match=r"needs a K-major a \(last stride 1\), got a's strides \(1, 16\)"):
+        _C().gemm(gpu().swap_last(f16(16, 16)), f16(16, 16), kernel="wgmma")
+    # b with no unit stride: every other row and column of a wider array
+    b = gpu().getitem(f16(32, 32), (slice(None, None, 2), slice(None, None, 2)))
+    with pytest.raises(ValueError, match="needs b with stride 1 along K .* got b's strides \\(64, 2\\)"):
+        _C().gemm(f16(8, 16), b, kernel="wgmma")
+    # rows of 7 elements (14 bytes): not 16-byte multiples
+    with pytest.raises(ValueError, match="needs a's stride between rows to be a positive multiple "
+                                         "of 8 elements .*got 7"):
+        _C().gemm(f16(5, 7), gpu().swap_last(f16(9, 7)), kernel="wgmma")
+    with pytest.raises(ValueError, match="needs b's stride between rows .*got 9"):
+        _C().gemm(f16(5, 8), f16(8, 9), kernel="wgmma")
+    # a start one element (2 bytes) into a buffer
+    a = gpu().getitem(f16(8, 17), (slice(None), slice(1, 17)))
+    with pytest.raises(ValueError, match="needs a 16-byte aligned start of a"):
+        _C().gemm(a, f16(16, 8), kernel="wgmma")
+    # the automatic choice never picks wgmma (until it is verified on a GPU)
+    assert _C().gemm_kernel_for(f16(64, 64), gpu().swap_last(f16(64, 64))) != "wgmma"
+
+
+@needs_gpu
+def test_wgmma_refused_off_sm90():
+    """Where the wgmma kernel is unavailable, a valid layout is refused naming the device's
+    compute capability (elsewhere it is accepted: see the tests above)."""
+    probe = to_dev(np.ones((8, 8)), "bfloat16")
+    try:
+        name = _C().gemm_kernel_for(probe, gpu().swap_last(probe), kernel="wgmma")
+    except ValueError as e:
+        assert re.search(r"needs a compute capability 9\.0 device and a build with sm_90a "
+                         r"\(cuda:\d+ is \d+\.\d+\)", str(e)), str(e)
+    else:
+        assert name == "wgmma"

@@ -139,10 +139,13 @@ GemmParams<T> params(const Plan& pl, const DeviceArray& c, std::int64_t c_sb,
 template <typename T>
 GemmKernel choose(const GemmParams<T>& p, const GemmOptions& o, int device) {
     if (o.kernel == GemmKernel::wgmma) {
-        if (!gemm_wgmma_layout_ok(p) || !gemm_wgmma_available(device)) {
-            fail("kernel='wgmma' needs bfloat16/float16 operands that are both K-major (a's "
-                 "last stride 1, b's second-to-last stride 1, other strides multiples of 8, "
-                 "16-byte aligned) on a compute capability 9.0 device with an sm_90a build");
+        std::string why;
+        if (!gemm_wgmma_layout_ok(p, &why)) fail("kernel='wgmma' " + why);
+        if (!gemm_wgmma_available(device)) {
+            const cudaDeviceProp& prop = device_props(device);
+            fail("kernel='wgmma' needs a compute capability 9.0 device and a build with sm_90a "
+                 "(cuda:" + std::to_string(device) + " is " + std::to_string(prop.major) + "." +
+                 std::to_string(prop.minor) + ")");
         }
         return GemmKernel::wgmma;
     }

@@ -16,8 +16,9 @@
 //                only when allow_tf32), sm_80+; needs each operand's innermost dim
 //                contiguous (either of the last two), the other one a multiple of
 //                16 bytes, and a 16-byte aligned start. Otherwise simt is used.
-//   wgmma        gemm_wgmma.cu: sm_90a wgmma, bf16/fp16, both operands K-major (a_sk ==
-//                b_sk == 1). Not yet run on a GPU: used only when asked for by name.
+//   wgmma        gemm_wgmma.cu: sm_90a TMA + wgmma, bf16/fp16, A K-major (a_sk == 1), B
+//                K-major or N-major, strides multiples of 16 bytes (TMA's rules). Not yet
+//                run on a GPU: used only when asked for by name.
 #pragma once
 
 #include <cstdint>

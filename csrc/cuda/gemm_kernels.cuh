@@ -12,6 +12,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <string>
 
 #include "cuda/dispatch.cuh"
 #include "cuda/gemm.h"
@@ -79,11 +80,13 @@ void launch_gemm_tc(const GemmParams<T>& p, cudaStream_t stream);
 template <typename T>
 bool gemm_tc_layout_ok(const GemmParams<T>& p);
 
-// gemm_wgmma.cu (sm_90a): bf16/fp16 with a_sk == b_sk == 1, the other strides
-// multiples of 8 elements, 16-byte aligned starts; available when the device is
-// compute capability 9.0 and this build holds the sm_90a kernel body (probed once).
+// gemm_wgmma.cu (sm_90a, TMA + wgmma): bf16/fp16, A K-major (a_sk == 1), B K-major
+// (b_sk == 1) or N-major (b_sn == 1), row/batch strides multiples of 8 elements (batch
+// stride 0 allowed), 16-byte aligned starts; `why` (when given) receives the rule a
+// refused layout breaks. Available when the device is compute capability 9.0 and this
+// build holds the sm_90a kernel body (probed once).
 template <typename T>
-bool gemm_wgmma_layout_ok(const GemmParams<T>& p);
+bool gemm_wgmma_layout_ok(const GemmParams<T>& p, std::string* why = nullptr);
 template <typename T>
 void launch_gemm_wgmma(const GemmParams<T>& p, cudaStream_t stream);
 bool gemm_wgmma_available(int device);

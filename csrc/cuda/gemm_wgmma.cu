@@ -1,30 +1,52 @@
-// The Hopper GEMM (sm_90a): C = act(alpha A B + beta C + bias) with wgmma, for
-// bf16/fp16 operands that are both K-major (A (M, K) with a_sk == 1 and B seen as
-// (N, K) with b_sk == 1: x @ W^T of nn.Linear), fp32 accumulation.
+// The Hopper GEMM (sm_90a): C = act(alpha A B + beta C + bias) with TMA tile loads and
+// wgmma, bf16/fp16 operands, fp32 accumulation.
 //
 // STATUS: written and compiled, never run. gemm() uses it only when asked for
-// (kernel='wgmma'); make it the automatic choice for sm_90 after
-// tests/test_cuda_gemm.py::test_wgmma_kernel passes on an H100/H200.
+// (kernel='wgmma'); make it the automatic choice for sm_90 after the wgmma tests in
+// tests/test_cuda_gemm.py pass on an H100/H200.
 //
-// Tiling: a block of 256 threads = 2 warpgroups computes a 128 x 128 tile of C;
-// warpgroup w the rows 64w..64w+63 with wgmma.m64n128k16 (A and B from shared
-// memory through matrix descriptors, D in 64 fp32 registers per thread). K
-// advances 64 elements (128 bytes of each row) per step through a 4-stage
-// cp.async pipeline (as gemm_tc.cu: wait for stage kt, barrier, refill the
-// stage step kt-1 used, compute). Each stage holds A's 128 x 64 and B's
-// 128 x 64 slices in the 128-byte-swizzled K-major layout wgmma reads: row r's
-// 16-byte chunk c is stored at r * 128 + ((c ^ (r % 8)) * 16) from a
-// 1024-byte-aligned tile start; descriptors: start address, stride byte offset
-// 1024 (the next 8 rows), layout type 1 (128-byte swizzle); the k-th 16-element
-// step starts 32 k bytes further. cp.async writes through the generic proxy,
-// so every thread fences (fence.proxy.async.shared::cta) before the barrier
-// that precedes the wgmmas (the async proxy reads).
+// Operands: A (M, K) K-major (a_sk == 1). B either K-major (b_sk == 1: B = W^T of an
+// (N, K) W, nn.Linear's x @ W^T) or N-major (b_sn == 1: a row-major (K, N) array; wgmma's
+// transpose bit). Row and batch strides multiples of 16 bytes, 16-byte aligned starts
+// (TMA's rules; gemm_wgmma_layout_ok says which rule a refused operand breaks).
 //
-// Epilogue from registers: thread (warp w of warpgroup G, g = lane / 4,
-// t = lane % 4) holds C rows 64G + 16w + g (+8), columns 8i + 2t (+1).
+// Tiling: a block computes a 128 x 128 tile of C for batch items blockIdx.z,
+// blockIdx.z + gridDim.z, ...; 384 threads = 3 warpgroups:
+//   warpgroup 0, producer: one thread issues the TMA loads of K steps of 64 into a ring of
+//     kStages stages (A: one 128 x 64 box; B: one 128(n) x 64(k) box when K-major, two
+//     64(n) x 64(k) boxes when N-major), each box 128-byte swizzled by TMA;
+//   warpgroups 1 and 2, consumers: rows 0-63 / 64-127 of the tile, wgmma.m64n128k16
+//     (A and B from shared memory through descriptors), 64 fp32 accumulators per thread.
+// Barriers per stage: full[s] (1 arrival: the producer's arrive.expect_tx of the stage's
+// bytes; the TMA completes the transaction bytes), empty[s] (8 arrivals: lane 0 of each
+// consumer warp once that warp's wgmmas reading the stage have completed). Step i uses
+// stage i % kStages in phase (i / kStages) & 1: consumers wait full with that parity, the
+// producer waits empty with the opposite one (its first pass returns at once). Consumers
+// keep one wgmma group in flight: after committing step i they wait for step i-1's group
+// and then release step i-1's stage.
+// Shared-memory layout (128-byte swizzle, what TMA writes and the descriptors describe):
+// a box row of 128 bytes (64 elements) r holds its 16-byte chunk c at
+// r * 128 + ((c ^ (r % 8)) * 16) from a 1024-byte-aligned box start.
+//   A / K-major B: rows are M (N) indices, 128 bytes of K each; descriptor SBO 1024 (8 rows),
+//     the k-th 16-element step starts 32 k bytes further.
+//   N-major B: rows are K indices, 128 bytes = 64 n each, box j (n 64j..) at 8192 j;
+//     descriptor LBO 8192 (the next 64 n), SBO 1024 (the next 8 k), the k-th 16-row step
+//     starts 2048 k bytes further.
+// Tails: boxes reaching past M, N or K are zero-filled by TMA (still counted as full
+// boxes); the epilogue stores only rows < M, columns < N. K == 0: no loads, C = epilogue(0).
+// Batch: 3-D tensor maps (inner dim, rows, batch); a broadcast operand (batch stride 0)
+// gets a batch dim of 1 and coordinate 0.
+//
+// Epilogue from registers: thread (warp w of consumer warpgroup G, g = lane / 4, t = lane % 4)
+// holds C rows 64 G + 16 w + g (+8), columns 8 i + 2 t (+1), i = 0..15.
+#include <cuda.h>  // CUtensorMap and the driver's types only: nothing from libcuda is linked
+#include <cudaTypedefs.h>
+
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <stdexcept>
+#include <string>
 #include <type_traits>
 
 #include "cuda/check.cuh"
@@ -32,192 +54,136 @@
 #include "cuda/copy.h"
 #include "cuda/dispatch.cuh"
 #include "cuda/gemm_kernels.cuh"
-
-#if defined(__CUDA_ARCH__) && (__CUDA_ARCH__ >= 900) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define NNF_WGMMA 1
-#else
-#define NNF_WGMMA 0
-#endif
+#include "cuda/gemm_wgmma_ptx.cuh"
 
 namespace nnforge {
 namespace cuda {
 namespace {
 
-constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 4, kThreads = 256;
-constexpr int kTileBytes = kBM * kBK * 2;  // 16 KB per operand per stage (16-bit types)
-constexpr int kSmemBytes = kStages * 2 * kTileBytes + 1024;  // + alignment slack
+constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 5;
+constexpr int kConsumers = 2;                        // warpgroups of 64 rows each
+constexpr int kThreads = 128 * (1 + kConsumers);     // + the producer warpgroup
+constexpr int kABytes = kBM * kBK * 2;               // 16 KB (16-bit types)
+constexpr int kBBytes = kBN * kBK * 2;               // 16 KB
+constexpr int kStageBytes = kABytes + kBBytes;
+constexpr int kSmemBytes = kStages * kStageBytes + 1024;  // + slack to align to 1024
+static_assert(kBM == 64 * kConsumers, "one consumer warpgroup per 64 rows");
+static_assert(kBK * 2 == 128, "a K step is one 128-byte swizzle row");
 
-#if NNF_WGMMA  // the helpers below exist only where the kernel body does
-__device__ __forceinline__ std::uint32_t smem_u32(const void* p) {
-    return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
-}
+// What the kernel needs besides GemmParams.
+struct WgmmaArgs {
+    int a_batch_step = 1, b_batch_step = 1;  // 0: broadcast operand (batch coordinate 0)
+    bool c_pair = false;                     // C rows hold aligned (n, n+1) pairs
+};
 
-__device__ __forceinline__ void cp_async16(std::uint32_t dst, const void* src, int bytes) {
-#if NNF_WGMMA
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(bytes));
-#endif
-}
-
-// The matrix descriptor of a K-major, 128-byte-swizzled tile starting at `addr`.
-__device__ __forceinline__ std::uint64_t make_desc(std::uint32_t addr) {
-    std::uint64_t desc = 0;
-    desc |= static_cast<std::uint64_t>((addr & 0x3FFFF) >> 4);  // start address, bits 0-13
-    desc |= static_cast<std::uint64_t>(1) << 16;                 // leading byte offset (unused here)
-    desc |= static_cast<std::uint64_t>(1024 >> 4) << 32;         // stride byte offset: 8 rows
-    desc |= static_cast<std::uint64_t>(1) << 62;                 // layout type: 128-byte swizzle
-    return desc;
-}
-
-#endif
-
-// d (64 x 128 per warpgroup, fp32) += A (64 x 16, K-major, shared) B (16 x 128, K-major,
-// shared); scale_d == 0 overwrites d instead. Thread (warp w of the warpgroup, g = lane / 4,
-// t = lane % 4) holds d[4i + e] at row 16 w + g + 8 (e / 2), column 8 i + 2 t + e % 2.
-template <typename T>
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], std::uint64_t desc_a,
-                                                 std::uint64_t desc_b, int scale_d) {
-#if NNF_WGMMA
-    if constexpr (std::is_same<T, bf16>::value) {
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {"
-            "%0, %1, %2, %3, %4, %5, %6, %7, "
-            "%8, %9, %10, %11, %12, %13, %14, %15, "
-            "%16, %17, %18, %19, %20, %21, %22, %23, "
-            "%24, %25, %26, %27, %28, %29, %30, %31, "
-            "%32, %33, %34, %35, %36, %37, %38, %39, "
-            "%40, %41, %42, %43, %44, %45, %46, %47, "
-            "%48, %49, %50, %51, %52, %53, %54, %55, "
-            "%56, %57, %58, %59, %60, %61, %62, %63"
-            "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-            :
-              "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-              "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-              "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-              "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-              "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-            : "l"(desc_a), "l"(desc_b), "r"(scale_d));
-    } else {
-        asm volatile(
-            "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-            "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {"
-            "%0, %1, %2, %3, %4, %5, %6, %7, "
-            "%8, %9, %10, %11, %12, %13, %14, %15, "
-            "%16, %17, %18, %19, %20, %21, %22, %23, "
-            "%24, %25, %26, %27, %28, %29, %30, %31, "
-            "%32, %33, %34, %35, %36, %37, %38, %39, "
-            "%40, %41, %42, %43, %44, %45, %46, %47, "
-            "%48, %49, %50, %51, %52, %53, %54, %55, "
-            "%56, %57, %58, %59, %60, %61, %62, %63"
-            "}, %64, %65, p, 1, 1, 0, 0;\n}\n"
-            :
-              "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
-              "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]),
-              "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
-              "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]),
-              "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]),
-              "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),
-              "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-              "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-            : "l"(desc_a), "l"(desc_b), "r"(scale_d));
-    }
-#endif
-}
-
-#if NNF_WGMMA
-// Keeps the compiler from moving accumulator accesses across the asynchronous mmas.
-__device__ __forceinline__ void fence_operands(float (&d)[64]) {
-#pragma unroll
-    for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
-}
-#endif
-
-// One stage: A rows m0.. and B rows (n) n0.., 64 K elements from k0, swizzled.
-template <typename T>
-__device__ __forceinline__ void load_stage(std::uint32_t sa, std::uint32_t sb, const T* a,
-                                           const T* b, const GemmParams<T>& p, std::int64_t m0,
-                                           std::int64_t n0, std::int64_t k0) {
-    for (int c = threadIdx.x; c < 2 * kBM * 8; c += kThreads) {
-        const bool is_b = c >= kBM * 8;
-        const int cc = is_b ? c - kBM * 8 : c;
-        const int r = cc / 8, ch = cc % 8;
-        const std::int64_t row = (is_b ? n0 : m0) + r, k = k0 + ch * 8;
-        const std::int64_t rows = is_b ? p.n : p.m;
-        std::int64_t left = p.k - k;
-        left = left < 0 ? 0 : (left > 8 ? 8 : left);
-        const int bytes = row < rows ? static_cast<int>(left) * 2 : 0;
-        const T* src = is_b ? b + row * p.b_sn + k : a + row * p.a_sm + k;
-        const std::uint32_t dst = (is_b ? sb : sa) + r * 128 + ((ch ^ (r & 7)) << 4);
-        cp_async16(dst, bytes ? src : (is_b ? b : a), bytes);
-    }
-}
-
-template <typename T>
+template <typename T, bool kBKMajor>
 __global__ void __launch_bounds__(kThreads, 1)
-gemm_wgmma_kernel(const GemmParams<T> p, bool c_pair) {
+gemm_wgmma_kernel(const __grid_constant__ CUtensorMap map_a,
+                  const __grid_constant__ CUtensorMap map_b, const GemmParams<T> p,
+                  const WgmmaArgs x) {
 #if NNF_WGMMA
+    using namespace wgmma_ptx;
+    __shared__ alignas(8) std::uint64_t full_bar[kStages];
+    __shared__ alignas(8) std::uint64_t empty_bar[kStages];
     extern __shared__ unsigned char wg_smem_raw[];
     const std::uint32_t raw = smem_u32(wg_smem_raw);
     const std::uint32_t base = (raw + 1023) & ~1023u;  // swizzle atoms are 1024-byte aligned
-    const std::uint32_t sA = base, sB = base + kStages * kTileBytes;
+    const std::uint32_t sA = base, sB = base + kStages * kABytes;
 
-    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    const int wg = warp / 4, w4 = warp % 4, g = lane / 4, t = lane % 4;
-    const std::int64_t m0 = static_cast<std::int64_t>(blockIdx.y) * kBM;
-    const std::int64_t n0 = static_cast<std::int64_t>(blockIdx.x) * kBN;
-    const std::int64_t ktiles = (p.k + kBK - 1) / kBK;
+    const int warpgroup = threadIdx.x / 128;
+    const int lane = threadIdx.x % 32;
+    const int m0 = static_cast<int>(blockIdx.y) * kBM;
+    const int n0 = static_cast<int>(blockIdx.x) * kBN;
+    const int ktiles = static_cast<int>((p.k + kBK - 1) / kBK);
 
+    if (threadIdx.x == 0) {
+        for (int s = 0; s < kStages; ++s) {
+            mbar_init(smem_u32(&full_bar[s]), 1);
+            mbar_init(smem_u32(&empty_bar[s]), 4 * kConsumers);
+        }
+        mbar_init_fence();
+    }
+    __syncthreads();  // the only block-wide barrier: the roles split below
+
+    if (warpgroup == 0) {
+        // ---- producer: one thread ----
+        if (threadIdx.x != 0 || ktiles == 0) return;
+        tma_prefetch_map(&map_a);
+        tma_prefetch_map(&map_b);
+        std::uint32_t it = 0;
+        for (std::int64_t bi = blockIdx.z; bi < p.batch; bi += gridDim.z) {
+            const int za = static_cast<int>(bi) * x.a_batch_step;
+            const int zb = static_cast<int>(bi) * x.b_batch_step;
+            for (int kt = 0; kt < ktiles; ++kt, ++it) {
+                const int s = static_cast<int>(it % kStages);
+                const std::uint32_t phase = (it / kStages) & 1u;
+                const std::uint32_t full = smem_u32(&full_bar[s]);
+                mbar_wait(smem_u32(&empty_bar[s]), phase ^ 1u);
+                const int k0 = kt * kBK;
+                const std::uint32_t dA = sA + s * kABytes, dB = sB + s * kBBytes;
+                if constexpr (kBKMajor) {
+                    mbar_arrive_expect_tx(full, kStageBytes);
+                    tma_load_3d(dA, &map_a, full, k0, m0, za);
+                    tma_load_3d(dB, &map_b, full, k0, n0, zb);
+                } else {
+                    // The second 64-column box only when some of its columns exist (its
+                    // smem half then keeps stale values, read only into columns >= N).
+                    const bool two = n0 + 64 < p.n;
+                    mbar_arrive_expect_tx(full, kABytes + (two ? kBBytes : kBBytes / 2));
+                    tma_load_3d(dA, &map_a, full, k0, m0, za);
+                    tma_load_3d(dB, &map_b, full, n0, k0, zb);
+                    if (two) tma_load_3d(dB + kBBytes / 2, &map_b, full, n0 + 64, k0, zb);
+                }
+            }
+        }
+        return;
+    }
+
+    // ---- consumers ----
+    const int cw = warpgroup - 1;  // rows 64 cw .. 64 cw + 63 of the tile
+    const int w4 = (threadIdx.x / 32) % 4, g = lane / 4, t = lane % 4;
+    std::uint32_t it = 0;
     for (std::int64_t bi = blockIdx.z; bi < p.batch; bi += gridDim.z) {
-        const T* a = p.a + bi * p.a_sb;
-        const T* b = p.b + bi * p.b_sb;
         float acc[64];
 #pragma unroll
         for (int i = 0; i < 64; ++i) acc[i] = 0.f;
 
-#pragma unroll
-        for (int s = 0; s < kStages - 1; ++s) {
-            if (s < ktiles) load_stage(sA + s * kTileBytes, sB + s * kTileBytes, a, b, p, m0, n0, s * kBK);
-            asm volatile("cp.async.commit_group;\n" ::);
-        }
-        for (std::int64_t kt = 0; kt < ktiles; ++kt) {
-            asm volatile("cp.async.wait_group %0;\n" ::"n"(kStages - 2));
-            asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-            __syncthreads();  // stage kt visible; every wgmma of step kt-1 has completed
-            const std::int64_t next = kt + kStages - 1;
-            if (next < ktiles) {
-                const int st = static_cast<int>(next % kStages);
-                load_stage(sA + st * kTileBytes, sB + st * kTileBytes, a, b, p, m0, n0, next * kBK);
-            }
-            asm volatile("cp.async.commit_group;\n" ::);
-
-            const int st = static_cast<int>(kt % kStages);
-            const std::uint32_t tA = sA + st * kTileBytes + wg * 64 * 128;  // this warpgroup's 64 rows
-            const std::uint32_t tB = sB + st * kTileBytes;
+        int prev = -1;  // the stage of the previous step, released after its wgmmas complete
+        for (int kt = 0; kt < ktiles; ++kt, ++it) {
+            const int s = static_cast<int>(it % kStages);
+            mbar_wait(smem_u32(&full_bar[s]), (it / kStages) & 1u);
+            const std::uint32_t tA = sA + s * kABytes + cw * 64 * 128;
+            const std::uint32_t tB = sB + s * kBBytes;
             fence_operands(acc);
-            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+            wgmma_fence();
 #pragma unroll
-            for (int ks = 0; ks < kBK / 16; ++ks) {  // 16 elements = 32 bytes along each row
-                wgmma_m64n128k16<T>(acc, make_desc(tA + ks * 32), make_desc(tB + ks * 32), 1);
+            for (int ks = 0; ks < kBK / 16; ++ks) {
+                const std::uint64_t da = make_desc(tA + ks * 32, 16, 1024);
+                if constexpr (kBKMajor) {
+                    wgmma_m64n128k16<T, 0>(acc, da, make_desc(tB + ks * 32, 16, 1024));
+                } else {
+                    wgmma_m64n128k16<T, 1>(acc, da, make_desc(tB + ks * 2048, kBBytes / 2, 1024));
+                }
             }
-            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-            asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+            wgmma_commit();
+            wgmma_wait<1>();  // step kt-1's group has completed: its stage can be refilled
             fence_operands(acc);
+            if (prev >= 0 && lane == 0) mbar_arrive(smem_u32(&empty_bar[prev]));
+            prev = s;
         }
-        asm volatile("cp.async.wait_group 0;\n" ::);
-        __syncthreads();  // the next batch item refills the stages
+        wgmma_wait<0>();
+        fence_operands(acc);
+        if (prev >= 0 && lane == 0) mbar_arrive(smem_u32(&empty_bar[prev]));
 
 #pragma unroll
         for (int half = 0; half < 2; ++half) {
-            const std::int64_t m = m0 + wg * 64 + w4 * 16 + g + half * 8;
+            const std::int64_t m = m0 + cw * 64 + w4 * 16 + g + half * 8;
             if (m >= p.m) continue;
 #pragma unroll
             for (int i = 0; i < 16; ++i) {
                 const std::int64_t n = n0 + i * 8 + 2 * t;
                 const float v0 = acc[4 * i + 2 * half], v1 = acc[4 * i + 2 * half + 1];
-                if (c_pair && n + 1 < p.n && p.beta == 0.f) {
+                if (x.c_pair && n + 1 < p.n && p.beta == 0.f) {
                     float r0 = p.alpha * v0, r1 = p.alpha * v1;
                     if (p.bias) {
                         r0 += convert<float>(p.bias[n * p.bias_s]);
@@ -239,6 +205,125 @@ gemm_wgmma_kernel(const GemmParams<T> p, bool c_pair) {
 // Writes 1 where this build has the sm_90a kernel body for the running device.
 __global__ void wgmma_probe_kernel(int* flag) { *flag = NNF_WGMMA; }
 
+// ---- host: layout rules and tensor maps ----
+
+constexpr std::int64_t kMaxCoord = 0x7FFFFFFF;         // TMA coordinates are int32
+constexpr std::int64_t kMaxStrideBytes = 1LL << 40;  // TMA strides
+
+// B is read K-major (b_sk == 1) when it can be, else N-major (b_sn == 1).
+template <typename T>
+bool b_is_k_major(const GemmParams<T>& p) {
+    return p.b_sk == 1 || p.k == 1;
+}
+
+// The strides an operand's tensor map uses, in elements: rows and batch, with a legal
+// stand-in for a dim of size 1 (its stride is never applied).
+struct MapStrides {
+    std::int64_t inner = 0, rows = 0, row_stride = 0, batch = 0, batch_stride = 0;
+};
+
+std::int64_t round_up8(std::int64_t v) { return (v + 7) / 8 * 8; }
+
+MapStrides map_strides(std::int64_t inner, std::int64_t rows, std::int64_t row_stride,
+                       std::int64_t batch, std::int64_t batch_stride) {
+    MapStrides s;
+    s.inner = inner;
+    s.rows = rows;
+    s.row_stride = rows > 1 ? row_stride : round_up8(inner);
+    const bool broadcast = batch_stride == 0;
+    s.batch = broadcast ? 1 : batch;
+    s.batch_stride = s.batch > 1 ? batch_stride : s.row_stride * rows;
+    return s;
+}
+
+// Why this operand cannot be a TMA tensor map, or "".
+std::string map_problem(const char* name, const void* ptr, const MapStrides& s,
+                        const char* row_name) {
+    auto str = [](std::int64_t v) { return std::to_string(v); };
+    if (reinterpret_cast<std::uintptr_t>(ptr) % 16 != 0) {
+        return std::string("needs a 16-byte aligned start of ") + name + " (TMA)";
+    }
+    if (s.rows > 1 && (s.row_stride <= 0 || s.row_stride % 8 != 0)) {
+        return std::string("needs ") + name + "'s stride between " + row_name +
+               " to be a positive multiple of 8 elements (16 bytes, TMA), got " + str(s.row_stride);
+    }
+    if (s.batch > 1 && (s.batch_stride <= 0 || s.batch_stride % 8 != 0)) {
+        return std::string("needs ") + name + "'s batch stride to be 0 (broadcast) or a positive "
+               "multiple of 8 elements (16 bytes, TMA), got " + str(s.batch_stride);
+    }
+    if (s.row_stride * 2 >= kMaxStrideBytes || s.batch_stride * 2 >= kMaxStrideBytes) {
+        return std::string("needs ") + name + "'s strides below 2^40 bytes (TMA)";
+    }
+    return "";
+}
+
+template <typename T>
+MapStrides a_strides(const GemmParams<T>& p) {
+    return map_strides(p.k, p.m, p.a_sm, p.batch, p.a_sb);
+}
+
+template <typename T>
+MapStrides b_strides(const GemmParams<T>& p) {
+    return b_is_k_major(p) ? map_strides(p.k, p.n, p.b_sn, p.batch, p.b_sb)
+                           : map_strides(p.n, p.k, p.b_sk, p.batch, p.b_sb);
+}
+
+using EncodeTiled = PFN_cuTensorMapEncodeTiled_v12000;
+
+// cuTensorMapEncodeTiled through the runtime's driver entry point (nnforge links only the
+// runtime), looked up once.
+EncodeTiled encode_tiled() {
+    static std::mutex mutex;
+    static EncodeTiled fn = nullptr;
+    std::lock_guard<std::mutex> lock(mutex);
+    if (fn) return fn;
+    void* ptr = nullptr;
+    cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
+#if CUDART_VERSION >= 12050
+    NNF_CUDA_CHECK(cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &ptr, 12000,
+                                                    cudaEnableDefault, &found),
+                   "cudaGetDriverEntryPointByVersion(cuTensorMapEncodeTiled)");
+#else
+    NNF_CUDA_CHECK(cudaGetDriverEntryPoint("cuTensorMapEncodeTiled", &ptr, cudaEnableDefault, &found),
+                   "cudaGetDriverEntryPoint(cuTensorMapEncodeTiled)");
+#endif
+    if (found != cudaDriverEntryPointSuccess || !ptr) {
+        throw std::runtime_error("gemm_wgmma: the CUDA driver has no cuTensorMapEncodeTiled");
+    }
+    fn = reinterpret_cast<EncodeTiled>(ptr);
+    return fn;
+}
+
+// A 3-D tiled tensor map (inner, rows, batch) of 16-bit elements, 128-byte swizzle,
+// box (64, box_rows, 1), out-of-bounds elements read as zeros.
+template <typename T>
+CUtensorMap make_map(const T* ptr, const MapStrides& s, int box_rows, const char* name) {
+    CUtensorMap map{};
+    const cuuint64_t dims[3] = {static_cast<cuuint64_t>(s.inner), static_cast<cuuint64_t>(s.rows),
+                                static_cast<cuuint64_t>(s.batch)};
+    const cuuint64_t strides[2] = {static_cast<cuuint64_t>(s.row_stride) * 2,
+                                   static_cast<cuuint64_t>(s.batch_stride) * 2};
+    const cuuint32_t box[3] = {static_cast<cuuint32_t>(kBK), static_cast<cuuint32_t>(box_rows), 1};
+    const cuuint32_t elem_strides[3] = {1, 1, 1};
+    const CUtensorMapDataType dtype = std::is_same<T, bf16>::value
+                                          ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16
+                                          : CU_TENSOR_MAP_DATA_TYPE_FLOAT16;
+    const CUresult r = encode_tiled()(&map, dtype, 3, const_cast<T*>(ptr), dims, strides, box,
+                                      elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                                      CU_TENSOR_MAP_SWIZZLE_128B,
+                                      CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                                      CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+        throw std::invalid_argument(
+            std::string("gemm: kernel='wgmma': cuTensorMapEncodeTiled refused ") + name +
+            " (CUresult " + std::to_string(static_cast<int>(r)) + ", dims " +
+            std::to_string(s.inner) + " x " + std::to_string(s.rows) + " x " +
+            std::to_string(s.batch) + ", strides " + std::to_string(s.row_stride) + ", " +
+            std::to_string(s.batch_stride) + " elements)");
+    }
+    return map;
+}
+
 }  // namespace
 
 bool gemm_wgmma_available(int device) {
@@ -248,7 +333,7 @@ bool gemm_wgmma_available(int device) {
     auto it = cache.find(device);
     if (it != cache.end()) return it->second;
     bool ok = false;
-    if (device_props(device).major == 9) {
+    if (device_props(device).major == 9 && device_props(device).minor == 0) {
         DeviceGuard guard(device);
         DeviceArray flag = DeviceArray::empty({1}, DType::Int32, device);
         wgmma_probe_kernel<<<1, 1, 0, default_stream(device)>>>(static_cast<int*>(flag.data()));
@@ -262,37 +347,69 @@ bool gemm_wgmma_available(int device) {
 }
 
 template <typename T>
-bool gemm_wgmma_layout_ok(const GemmParams<T>& p) {
+bool gemm_wgmma_layout_ok(const GemmParams<T>& p, std::string* why) {
+    std::string problem;
     if constexpr (!is_reduced_float_v<T>) {
-        return false;
+        problem = std::string("takes bfloat16 or float16 operands, got ") +
+                  (std::is_same<T, double>::value ? "float64" : "float32");
     } else {
-        auto aligned = [](const void* ptr) { return reinterpret_cast<std::uintptr_t>(ptr) % 16 == 0; };
-        return p.a_sk == 1 && p.b_sk == 1 && p.a_sm % 8 == 0 && p.b_sn % 8 == 0 &&
-               p.a_sb % 8 == 0 && p.b_sb % 8 == 0 && aligned(p.a) && aligned(p.b);
+        if (p.m > kMaxCoord || p.n > kMaxCoord || p.k > kMaxCoord || p.batch > kMaxCoord) {
+            problem = "takes sizes below 2^31 (TMA coordinates are 32-bit)";
+        } else if (p.a_sk != 1 && p.k > 1) {
+            problem = "needs a K-major a (last stride 1), got a's strides (" +
+                      std::to_string(p.a_sm) + ", " + std::to_string(p.a_sk) + ")";
+        } else if (p.b_sk != 1 && p.b_sn != 1 && p.k > 1 && p.n > 1) {
+            problem = "needs b with stride 1 along K (b = w.T of an (N, K) w) or along N (a "
+                      "row-major (K, N) b), got b's strides (" + std::to_string(p.b_sk) + ", " +
+                      std::to_string(p.b_sn) + ")";
+        } else if (p.k > 0 && p.m > 0 && p.n > 0 && p.batch > 0) {  // else no tensor maps
+            problem = map_problem("a", p.a, a_strides(p), "rows");
+            if (problem.empty()) {
+                problem = map_problem("b", p.b, b_strides(p), b_is_k_major(p) ? "columns" : "rows");
+            }
+        }
     }
+    if (why) *why = problem;
+    return problem.empty();
 }
 
 template <typename T>
 void launch_gemm_wgmma(const GemmParams<T>& p, cudaStream_t stream) {
     if constexpr (is_reduced_float_v<T>) {
-        auto kernel = gemm_wgmma_kernel<T>;
+        std::string why;
+        if (!gemm_wgmma_layout_ok(p, &why)) {
+            throw std::invalid_argument("gemm: kernel='wgmma' " + why);
+        }
+        if (p.batch == 0 || p.m == 0 || p.n == 0) return;
+        const bool k_major = b_is_k_major(p);
+        CUtensorMap map_a{}, map_b{};
+        if (p.k > 0) {  // K == 0: no loads (a map's dims must be non-zero)
+            map_a = make_map(p.a, a_strides(p), kBM, "a");
+            map_b = make_map(p.b, b_strides(p), k_major ? kBN : kBK, "b");
+        }
+        WgmmaArgs x;
+        x.a_batch_step = p.a_sb == 0 ? 0 : 1;
+        x.b_batch_step = p.b_sb == 0 ? 0 : 1;
+        x.c_pair = p.c_sn == 1 && p.c_sm % 2 == 0 && p.c_sb % 2 == 0 &&
+                   reinterpret_cast<std::uintptr_t>(p.c) % (2 * sizeof(T)) == 0;
+        auto kernel = k_major ? gemm_wgmma_kernel<T, true> : gemm_wgmma_kernel<T, false>;
         NNF_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                             kSmemBytes),
                        "cudaFuncSetAttribute(gemm_wgmma shared memory)");
-        const bool c_pair = p.c_sn == 1 && p.c_sm % 2 == 0 && p.c_sb % 2 == 0 &&
-                            reinterpret_cast<std::uintptr_t>(p.c) % (2 * sizeof(T)) == 0;
         const dim3 grid(static_cast<unsigned>((p.n + kBN - 1) / kBN),
                         static_cast<unsigned>((p.m + kBM - 1) / kBM),
                         static_cast<unsigned>(p.batch < 65535 ? p.batch : 65535));
-        kernel<<<grid, kThreads, kSmemBytes, stream>>>(p, c_pair);
+        kernel<<<grid, kThreads, kSmemBytes, stream>>>(map_a, map_b, p, x);
         check_launch("gemm_wgmma", type_name<T>());
+    } else {
+        throw std::invalid_argument("gemm: kernel='wgmma' takes bfloat16 or float16 operands");
     }
 }
 
-template bool gemm_wgmma_layout_ok<float>(const GemmParams<float>&);
-template bool gemm_wgmma_layout_ok<double>(const GemmParams<double>&);
-template bool gemm_wgmma_layout_ok<bf16>(const GemmParams<bf16>&);
-template bool gemm_wgmma_layout_ok<f16>(const GemmParams<f16>&);
+template bool gemm_wgmma_layout_ok<float>(const GemmParams<float>&, std::string*);
+template bool gemm_wgmma_layout_ok<double>(const GemmParams<double>&, std::string*);
+template bool gemm_wgmma_layout_ok<bf16>(const GemmParams<bf16>&, std::string*);
+template bool gemm_wgmma_layout_ok<f16>(const GemmParams<f16>&, std::string*);
 template void launch_gemm_wgmma<float>(const GemmParams<float>&, cudaStream_t);
 template void launch_gemm_wgmma<double>(const GemmParams<double>&, cudaStream_t);
 template void launch_gemm_wgmma<bf16>(const GemmParams<bf16>&, cudaStream_t);
