@@ -456,3 +456,174 @@ def test_wgmma_refused_off_sm90():
                          r"\(cuda:\d+ is \d+\.\d+\)", str(e)), str(e)
     else:
         assert name == "wgmma"
+
+
+# ------------------------------------------------- small-M tiles (gemm_simt.cu)
+# The SIMT kernel picks its row tile from M: 32 x 128 for M <= 32, 64 x 128 for
+# M <= 64, else 128 x 128 (double: 32 x 64, 64 x 64), and halves it while the
+# blocks fill at most half the multiprocessors. These run each tile at its row
+# edges (M = 1, 7, 32, 33, 64, 65) with column and depth tails, every transpose,
+# batches and the epilogue, against the CPU backend (float32/float64) or the
+# rounded float64 product (bfloat16/float16 on the SIMT kernel).
+SMALL_M = [1, 7, 32, 33, 64, 65]
+
+
+def _twin(a, b, dtype):
+    """The CPU backend's product in float32/float64, else float64 of the rounded operands."""
+    if dtype in ("float32", "float64"):
+        return cpu.matmul(np.asarray(a, dtype), np.asarray(b, dtype)).astype(np.float64)
+    return rounded(a, dtype) @ rounded(b, dtype)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans", TRANS)
+def test_small_m_tiles_every_transpose(dtype, trans):
+    rng = np.random.default_rng(20)
+    for m, n, k in itertools.product(SMALL_M, [1, 127, 129, 300], [1, 9, 257]):
+        a, b = rand(rng, m, k), rand(rng, k, n)
+        da, db = operand(a, dtype, trans[0] == "T"), operand(b, dtype, trans[1] == "T")
+        out = _C().gemm(da, db, kernel="simt")
+        assert out.shape == (m, n) and out.dtype_name == dtype
+        check(out, _twin(a, b, dtype), dtype, k)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("m", SMALL_M)
+def test_small_m_tiles_unaligned_and_strided(dtype, m):
+    """Layouts that leave the vector loads/stores: operands starting one element in
+    (misaligned runs), every other column/row (no unit stride), and an `out` that is a
+    column slice of a wider array (row stride not a multiple of the store vector)."""
+    rng = np.random.default_rng(21)
+    k, n = 37, 131
+    wa, wb = rand(rng, m, 2 * k + 1), rand(rng, 2 * k + 1, n + 1)
+    da, db = to_dev(wa, dtype), to_dev(wb, dtype)
+    # misaligned start, unit stride kept
+    a1 = gpu().getitem(da, (slice(None), slice(1, k + 1)))
+    b1 = gpu().getitem(db, (slice(1, k + 1), slice(1, n + 1)))
+    check(_C().gemm(a1, b1, kernel="simt"), _twin(wa[:, 1:k + 1], wb[1:k + 1, 1:], dtype),
+          dtype, k)
+    # no unit stride on either operand
+    a2 = gpu().getitem(da, (slice(None), slice(0, 2 * k, 2)))
+    b2 = gpu().getitem(db, (slice(0, 2 * k, 2), slice(0, n + 1, 2)))
+    check(_C().gemm(a2, b2, kernel="simt"), _twin(wa[:, :2 * k:2], wb[:2 * k:2, ::2], dtype),
+          dtype, k)
+    # out: a (m, n) column slice of an (m, n + 3) array, beta = 1 reads it in place
+    c = rand(rng, m, n + 3)
+    dc = to_dev(c, dtype)
+    view = gpu().getitem(dc, (slice(None), slice(2, n + 2)))
+    _C().gemm(a1, b1, view, beta=1.0, kernel="simt")
+    want = c.copy()
+    want[:, 2:n + 2] += _twin(wa[:, 1:k + 1], wb[1:k + 1, 1:], dtype)
+    check(dc, want, dtype, k)  # the columns outside the view are untouched
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64", "bfloat16"])
+@pytest.mark.parametrize("act", ["none", "relu", "gelu", "gelu_tanh"])
+def test_small_m_tiles_batched_epilogue(dtype, act):
+    """out = act(alpha a @ b + beta out + bias) over a batch, small M, both store paths
+    (beta != 0: element stores; no out: vector stores), and a broadcast A."""
+    rng = np.random.default_rng(22)
+    for m, n, k in [(1, 129, 33), (7, 8, 1), (32, 260, 64), (33, 129, 15), (64, 128, 200),
+                    (65, 131, 9)]:
+        a, b, c, bias = rand(rng, 3, m, k), rand(rng, 3, k, n), rand(rng, 3, m, n), rand(rng, n)
+        out = to_dev(c, dtype)
+        got = _C().gemm(to_dev(a, dtype), to_dev(b, dtype), out, alpha=0.5, beta=-2.0,
+                        bias=to_dev(bias, dtype), activation=act, kernel="simt")
+        prod = np.stack([_twin(a[i], b[i], dtype) for i in range(3)])
+        pre = 0.5 * prod - 2.0 * rounded(c, dtype) + rounded(bias, dtype)
+        check(got, _act(pre, act), dtype, k)
+        got = _C().gemm(to_dev(a, dtype), to_dev(b, dtype), bias=to_dev(bias, dtype),
+                        activation=act, kernel="simt")
+        check(got, _act(prod + rounded(bias, dtype), act), dtype, k)
+        # A broadcast over B's batch (batch stride 0)
+        got = _C().gemm(to_dev(a[0], dtype), to_dev(b, dtype), kernel="simt")
+        check(got, np.stack([_twin(a[0], b[i], dtype) for i in range(3)]), dtype, k)
+
+
+def _split(x, s, axis_k):
+    """Device (r, K) (axis_k = 1) or (K, r) (axis_k = 0) array as S slices along K, the
+    view rnn.cu's split-K passes: (S, r, K/S) or (S, K/S, r), batch stride K/S columns."""
+    if axis_k == 1:
+        r, kk = x.shape
+        return gpu().transpose(gpu().reshape(x, (r, s, kk // s)), (1, 0, 2))
+    kk, r = x.shape
+    return gpu().reshape(x, (s, kk // s, r)) if x.element_strides[1] == 1 else \
+        gpu().transpose(gpu().reshape(gpu().swap_last(x), (r, s, kk // s)), (1, 2, 0))
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lstm_step_shapes(dtype):
+    """The LSTM's per-step products at B = 64, H = 1024 (the 64-row tile): forward
+    h (64, 1024) @ W_hh^T (1024, 4096) (W_hh stored (4096, 1024)) with b_hh, whole and
+    split along K in S = 4 (as rnn.cu does on 132 SMs) and 2 / 8; backward
+    dG (64, 4096) @ W_hh (4096, 1024), split in S = 16 and 4."""
+    rng = np.random.default_rng(23)
+    h, w, dg, bias = rand(rng, 64, 1024), rand(rng, 4096, 1024), rand(rng, 64, 4096), \
+        rand(rng, 4096)
+    dh_, dw_, ddg = to_dev(h, dtype), to_dev(w, dtype), to_dev(dg, dtype)
+    wt = gpu().swap_last(dw_)  # (1024, 4096), columns contiguous along K
+    got = _C().gemm(dh_, wt, bias=to_dev(bias, dtype), kernel="simt")
+    check(got, _twin(h, w.T, dtype) + bias, dtype, 1024)
+    for s in (2, 4, 8):
+        got = _C().gemm(_split(dh_, s, 1), _split(wt, s, 0), kernel="simt")
+        ks = 1024 // s
+        want = np.stack([_twin(h[:, i * ks:(i + 1) * ks], w.T[i * ks:(i + 1) * ks], dtype)
+                         for i in range(s)])
+        assert got.shape == (s, 64, 4096)
+        check(got, want, dtype, ks)
+    check(_C().gemm(ddg, dw_, kernel="simt"), _twin(dg, w, dtype), dtype, 4096)
+    for s in (4, 16):
+        got = _C().gemm(_split(ddg, s, 1), _split(dw_, s, 0), kernel="simt")
+        ks = 4096 // s
+        want = np.stack([_twin(dg[:, i * ks:(i + 1) * ks], w[i * ks:(i + 1) * ks], dtype)
+                         for i in range(s)])
+        check(got, want, dtype, ks)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_lstm_layer_b64_h1024_matches_cpu(dtype):
+    """The whole LSTM layer at the benchmark's B = 64, H = 1024 (2 steps): the per-step
+    products run on the 64-row tile, split along K; forward and every gradient against
+    the CPU twin (tolerance as tests/test_cuda_rnn.py: relative to the largest value)."""
+    from nnforge.backend import cpu_rnn
+    rng = np.random.default_rng(24)
+    T, B, I, H = 2, 64, 16, 1024
+    r = lambda *s: rng.uniform(-0.05, 0.05, s).astype(dtype)  # noqa: E731
+    args = [r(T, B, I), r(B, H), r(B, H), r(4 * H, I), r(4 * H, H), r(4 * H), r(4 * H), None]
+    want = cpu_rnn.rnn_layer_forward("lstm", *args, None, False, False)
+    got = gpu().rnn_layer_forward("lstm", *[None if v is None else dev(v) for v in args],
+                                  None, False, False)
+    rtol, atol = (1e-10, 1e-11) if dtype == "float64" else (2e-4, 2e-5)
+
+    def close(g, w_):
+        scale = max(1.0, float(np.abs(w_).max()))
+        np.testing.assert_allclose(gpu().to_host(g), w_, rtol=rtol, atol=atol * scale)
+
+    for g, w_ in zip(got[:3], want[:3]):
+        close(g, w_)
+    dy, dh, dc = r(T, B, H), r(B, H), r(B, H)
+    gw = cpu_rnn.rnn_layer_backward(want[3], dy, dh, dc, True, True)
+    gg = gpu().rnn_layer_backward(got[3], dev(dy), dev(dh), dev(dc), True, True)
+    for g, w_ in zip(gg, gw):
+        if w_ is not None:
+            close(g, w_)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_wgmma_k1_outer_product(dtype):
+    """K == 1: a (M, 1) cut from a wider array (row stride 8), b a contiguous (1, N) row,
+    which only the N-major tensor map can take (its K-major rows would be 1 element apart)."""
+    _wgmma_or_skip(dtype)
+    rng = np.random.default_rng(25)
+    wide, b = rand(rng, 130, 8), rand(rng, 1, 136)
+    da = gpu().getitem(to_dev(wide, dtype), (slice(None), slice(0, 1)))
+    db = to_dev(b, dtype)
+    assert _C().gemm_kernel_for(da, db, kernel="wgmma") == "wgmma"
+    check(_C().gemm(da, db, kernel="wgmma"), rounded(wide, dtype)[:, :1] @ rounded(b, dtype),
+          dtype, 1)

@@ -210,12 +210,6 @@ __global__ void wgmma_probe_kernel(int* flag) { *flag = NNF_WGMMA; }
 constexpr std::int64_t kMaxCoord = 0x7FFFFFFF;         // TMA coordinates are int32
 constexpr std::int64_t kMaxStrideBytes = 1LL << 40;  // TMA strides
 
-// B is read K-major (b_sk == 1) when it can be, else N-major (b_sn == 1).
-template <typename T>
-bool b_is_k_major(const GemmParams<T>& p) {
-    return p.b_sk == 1 || p.k == 1;
-}
-
 // The strides an operand's tensor map uses, in elements: rows and batch, with a legal
 // stand-in for a dim of size 1 (its stride is never applied).
 struct MapStrides {
@@ -263,9 +257,27 @@ MapStrides a_strides(const GemmParams<T>& p) {
 }
 
 template <typename T>
+MapStrides b_strides(const GemmParams<T>& p, bool k_major) {
+    return k_major ? map_strides(p.k, p.n, p.b_sn, p.batch, p.b_sb)
+                   : map_strides(p.n, p.k, p.b_sk, p.batch, p.b_sb);
+}
+
+// B is read K-major (b_sk == 1) when it can be, else N-major (b_sn == 1); when both are
+// possible (k == 1 or n == 1), K-major unless only the N-major map is legal (b of shape
+// (1, N), say).
+template <typename T>
+bool b_is_k_major(const GemmParams<T>& p) {
+    const bool k_ok = p.b_sk == 1 || p.k == 1, n_ok = p.b_sn == 1 || p.n == 1;
+    if (k_ok && n_ok) {
+        return map_problem("b", p.b, b_strides(p, true), "columns").empty() ||
+               !map_problem("b", p.b, b_strides(p, false), "rows").empty();
+    }
+    return k_ok;
+}
+
+template <typename T>
 MapStrides b_strides(const GemmParams<T>& p) {
-    return b_is_k_major(p) ? map_strides(p.k, p.n, p.b_sn, p.batch, p.b_sb)
-                           : map_strides(p.n, p.k, p.b_sk, p.batch, p.b_sb);
+    return b_strides(p, b_is_k_major(p));
 }
 
 using EncodeTiled = PFN_cuTensorMapEncodeTiled_v12000;
