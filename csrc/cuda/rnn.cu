@@ -28,7 +28,7 @@
 //     db_ih = column sums of dG, db_hh = of dG_h, dpeephole = column dots with
 //     c_{t-1} (p_i, p_f) or c_t (p_o); fixed-order sums (column_dot_kernel).
 // Split-K: a step's product has only B rows (64 in the benchmark), which the
-// SIMT GEMM's 128 x 128 tiles cover with ceil(N / 128) blocks; when that is far
+// SIMT GEMM's 128-column tiles cover with ceil(N / 128) blocks; when that is far
 // below the multiprocessor count, K is split into S slices (split_k): one
 // batched GEMM into S partial products, which the step kernel that consumes
 // the product adds itself, in order (forward: into A_t with b_hh, or as gh for
@@ -234,7 +234,9 @@ void column_dot(const T* a, std::int64_t lda, const T* b0, const T* b1, std::int
 }
 
 // The split-K factor S of a per-step product (M x N, depth K). The SIMT GEMM
-// tiles C in 128 x 128 blocks (64 x 64 for double), so a step's B = 64 rows
+// tiles C in blocks 128 columns wide (64 for double; the row tile shrinks to 64
+// or 32 rows for small M, which leaves the block count below unchanged at
+// M <= 128), so a step's B = 64 rows
 // give only ceil(N / 128) blocks (4 for dh = dG W_hh at H = 512); splitting K
 // into S slices multiplies that by S, up to about one block per
 // multiprocessor, each slice at least 64 deep (8 K steps of the SIMT kernel;
